@@ -1,0 +1,136 @@
+"""Composition root for the web process: build_app(settings) → Starlette."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .config import Settings
+from .errors import DockerUnavailable, StoreError
+from .github.client import GitHubApp
+from .models import Ticket, TicketState
+from .runner.docker import DockerRunner
+from .store import TicketStore, open_store
+from .triggers.rules import RuleSettings
+from .webhook.endpoint import WebhookEndpoint
+from .worker import Worker
+
+log = logging.getLogger("bot.app")
+
+
+def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    data = asdict(ticket)
+    for private in ("lease_owner", "lease_expires_at", "clone_url", "context", "body"):
+        data.pop(private, None)
+    data["state"] = str(ticket.state)
+    data["files_changed"] = list(ticket.files_changed)
+    return data
+
+
+def build_worker(settings: Settings, store: TicketStore) -> Worker:
+    github = GitHubApp(
+        api_url=settings.github_api_url,
+        private_key=settings.private_key,
+        app_id=settings.app_id,
+        client_id=settings.client_id,
+    )
+    return Worker(settings, store, github, DockerRunner(settings.docker_host))
+
+
+def build_app(
+    settings: Settings, *, store: TicketStore | None = None, workers: bool = True
+) -> Starlette:
+    """The ASGI app: webhook, health, JSON API; in-process workers unless `workers` is False."""
+    store = store or open_store(settings)
+    worker = build_worker(settings, store) if workers else None
+    runner = worker.runner if worker else DockerRunner(settings.docker_host)
+    endpoint = WebhookEndpoint(
+        secret=settings.webhook_secret,
+        store=store,
+        rules=RuleSettings(trigger_label=settings.trigger_label, command=settings.command),
+        on_ticket=(lambda _id: worker.wake()) if worker else None,
+    )
+
+    def authorized(request: Request) -> bool:
+        if not settings.admin_token:
+            return False
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), settings.admin_token.encode()
+        )
+
+    async def healthz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await run_in_threadpool(store.counts)
+            checks["database"] = "ok"
+        except StoreError as exc:
+            checks["database"] = f"unreachable: {exc.message}"
+        try:
+            await run_in_threadpool(runner.ping)
+            checks["docker"] = "ok"
+        except DockerUnavailable:
+            checks["docker"] = "unreachable"
+        status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
+        return JSONResponse({"status": status, **checks}, status_code=200)
+
+    async def list_tickets(request: Request) -> Response:
+        if not authorized(request):
+            return JSONResponse({"error": "a valid admin bearer token is required"}, 401)
+        state_arg = request.query_params.get("state")
+        try:
+            state = TicketState(state_arg) if state_arg else None
+        except ValueError:
+            return JSONResponse({"error": f"unknown state {state_arg!r}"}, 400)
+        tickets = await run_in_threadpool(
+            lambda: store.tickets(state=state, repository=request.query_params.get("repository"))
+        )
+        return JSONResponse({"tickets": [ticket_json(t) for t in tickets]})
+
+    async def get_ticket(request: Request) -> Response:
+        if not authorized(request):
+            return JSONResponse({"error": "a valid admin bearer token is required"}, 401)
+        try:
+            ticket_id = int(request.path_params["ticket_id"])
+        except ValueError:
+            return JSONResponse({"error": "not found"}, 404)
+        ticket = await run_in_threadpool(store.get, ticket_id)
+        if ticket is None:
+            return JSONResponse({"error": "not found"}, 404)
+        return JSONResponse(ticket_json(ticket))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run_forever(stop)) if worker else None
+        app.state.worker = worker
+        app.state.store = store
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task
+
+    return Starlette(
+        routes=[
+            Route("/webhook", endpoint.handle, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/api/tickets", list_tickets, methods=["GET"]),
+            Route("/api/tickets/{ticket_id}", get_ticket, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,209 @@
+"""Settings: one frozen dataclass built from an environ mapping.
+
+This is the only module that knows the names of the environment variables;
+`cli.py` is the only caller that passes the real `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SettingsError
+
+NETWORK_MODES = ("internal", "none", "bridge", "host")
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(environ: Mapping[str, str], name: str) -> float | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _url(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, "").strip() or default
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot can be told, with the embedded defaults."""
+
+    webhook_secret: str = ""
+    app_id: str = ""
+    client_id: str = ""
+    private_key: str = field(default="", repr=False)
+    github_api_url: str = "https://api.github.com"
+    github_url: str = "https://github.com"
+    database_url: str = "sqlite:///./autocode.db"
+    trigger_label: str = "auto-code"
+    command: str = "/opencode"
+    runner_image: str = "autocode-runner:latest"
+    model: str = ""
+    opencode_auth: str = ""
+    opencode_config: str = ""
+    agent_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    agent_network: str = "bridge"
+    agent_memory: str = "2g"
+    agent_cpus: float = 2.0
+    agent_pids: int = 512
+    max_parallel: int = 2
+    run_timeout: int = 1800
+    idle_timeout: int = 300
+    admin_token: str = field(default="", repr=False)
+    docker_host: str = ""
+    workdir: str = "./autocode-work"
+    public_url: str = ""
+    lease_seconds: int = 60
+    max_attempts: int = 2
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Read the settings; raise SettingsError naming the first bad one."""
+        private_key = environ.get("AUTOCODE_PRIVATE_KEY", "").strip()
+        key_path = environ.get("AUTOCODE_PRIVATE_KEY_PATH", "").strip()
+        if not private_key and key_path:
+            try:
+                private_key = Path(key_path).expanduser().read_text()
+            except OSError as exc:
+                raise SettingsError(
+                    f"AUTOCODE_PRIVATE_KEY_PATH {key_path!r} cannot be read: {exc.strerror}"
+                ) from None
+        if private_key and "\\n" in private_key and "\n" not in private_key:
+            private_key = private_key.replace("\\n", "\n")
+
+        network = environ.get("AUTOCODE_AGENT_NETWORK", "").strip() or "bridge"
+        if network not in NETWORK_MODES:
+            raise SettingsError(
+                f"AUTOCODE_AGENT_NETWORK must be one of {', '.join(NETWORK_MODES)}, got {network!r}"
+            )
+
+        agent_env: dict[str, str] = {}
+        for name in environ.get("AUTOCODE_AGENT_ENV", "").split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name not in environ:
+                raise SettingsError(
+                    f"AUTOCODE_AGENT_ENV names {name}, but {name} is not set in the environment"
+                )
+            agent_env[name] = environ[name]
+
+        command = environ.get("AUTOCODE_COMMAND", "").strip() or "/opencode"
+        if any(ch.isspace() for ch in command):
+            raise SettingsError(f"AUTOCODE_COMMAND must be one word, got {command!r}")
+
+        database_url = environ.get("AUTOCODE_DATABASE_URL", "").strip() or "sqlite:///./autocode.db"
+        if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise SettingsError(
+                "AUTOCODE_DATABASE_URL must start with sqlite:// or postgresql://, "
+                f"got {database_url.split(':', 1)[0]!r}"
+            )
+
+        auth_default = str(Path("~/.local/share/opencode/auth.json").expanduser())
+        cpus = _float(environ, "AUTOCODE_AGENT_CPUS")
+        return cls(
+            webhook_secret=environ.get("AUTOCODE_WEBHOOK_SECRET", ""),
+            app_id=environ.get("AUTOCODE_APP_ID", "").strip(),
+            client_id=environ.get("AUTOCODE_CLIENT_ID", "").strip(),
+            private_key=private_key,
+            github_api_url=_url(environ, "AUTOCODE_GITHUB_API_URL", "https://api.github.com"),
+            github_url=_url(environ, "AUTOCODE_GITHUB_URL", "https://github.com"),
+            database_url=database_url,
+            trigger_label=environ.get("AUTOCODE_TRIGGER_LABEL", "").strip() or "auto-code",
+            command=command,
+            runner_image=environ.get("AUTOCODE_RUNNER_IMAGE", "").strip()
+            or "autocode-runner:latest",
+            model=environ.get("AUTOCODE_MODEL", "").strip(),
+            opencode_auth=environ.get("AUTOCODE_OPENCODE_AUTH", "").strip() or auth_default,
+            opencode_config=environ.get("AUTOCODE_OPENCODE_CONFIG", "").strip(),
+            agent_env=agent_env,
+            agent_network=network,
+            agent_memory=environ.get("AUTOCODE_AGENT_MEMORY", "").strip() or "2g",
+            agent_cpus=cpus if cpus is not None else 2.0,
+            agent_pids=_int(environ, "AUTOCODE_AGENT_PIDS", 512, minimum=16),
+            max_parallel=_int(environ, "AUTOCODE_MAX_PARALLEL", 2, minimum=1),
+            run_timeout=_int(environ, "AUTOCODE_RUN_TIMEOUT", 1800, minimum=1),
+            idle_timeout=_int(environ, "AUTOCODE_IDLE_TIMEOUT", 300, minimum=1),
+            admin_token=environ.get("AUTOCODE_ADMIN_TOKEN", ""),
+            docker_host=environ.get("DOCKER_HOST", "").strip(),
+            workdir=environ.get("AUTOCODE_WORKDIR", "").strip() or "./autocode-work",
+            public_url=environ.get("AUTOCODE_PUBLIC_URL", "").strip().rstrip("/"),
+            lease_seconds=_int(environ, "AUTOCODE_LEASE_SECONDS", 60, minimum=2),
+            max_attempts=_int(environ, "AUTOCODE_MAX_ATTEMPTS", 2, minimum=1),
+            log_level=(environ.get("AUTOCODE_LOG_LEVEL", "").strip() or "INFO").upper(),
+            log_json=_bool(environ, "AUTOCODE_LOG_JSON", False),
+        )
+
+    def missing_for_github(self) -> list[str]:
+        """The GitHub App settings still missing, as sentences naming each variable."""
+        missing = []
+        if not self.webhook_secret:
+            missing.append("AUTOCODE_WEBHOOK_SECRET (the App's webhook secret)")
+        if not (self.app_id or self.client_id):
+            missing.append("AUTOCODE_APP_ID (the App's numeric id, or AUTOCODE_CLIENT_ID)")
+        if not self.private_key:
+            missing.append(
+                "AUTOCODE_PRIVATE_KEY_PATH or AUTOCODE_PRIVATE_KEY (the App's PEM private key)"
+            )
+        return missing
+
+    @property
+    def sqlite_path(self) -> str:
+        """The file behind a sqlite:// URL (`sqlite:///rel.db`, `sqlite:////abs.db`)."""
+        if not self.database_url.startswith("sqlite://"):
+            raise SettingsError("not a SQLite database URL")
+        path = self.database_url[len("sqlite://") :]
+        if path.startswith("/"):
+            path = path[1:]
+        return path or "autocode.db"
+
+
+def load_environ(cwd: Path | None = None) -> dict[str, str]:
+    """The process environment over the `.env` file of the working directory."""
+    from dotenv import dotenv_values
+
+    env_file = (cwd or Path.cwd()) / ".env"
+    merged: dict[str, str] = {}
+    if env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ)
+    return merged

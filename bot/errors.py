@@ -1,0 +1,50 @@
+"""The one error hierarchy of the bot: every subclass carries a sentence for people."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Something went wrong in the bot."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SettingsError(BotError):
+    """The settings are incomplete or invalid."""
+
+
+class SignatureError(BotError):
+    """The webhook signature is missing or does not match."""
+
+
+class PayloadError(BotError):
+    """The webhook payload is malformed."""
+
+
+class StoreError(BotError):
+    """The ticket store failed."""
+
+
+class GitHubError(BotError):
+    """A GitHub API call failed."""
+
+
+class WorkspaceError(BotError):
+    """A git operation on the workspace failed."""
+
+
+class RunnerError(BotError):
+    """The agent container could not be run."""
+
+
+class RunnerImageMissing(RunnerError):
+    """The runner image is missing: build it with `autocode runner build`."""
+
+
+class DockerUnavailable(RunnerError):
+    """The Docker engine cannot be reached."""

@@ -1,0 +1,191 @@
+"""Markdown the bot writes on GitHub: comments, check-run output, PR bodies (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..models import Conclusion, Usage
+
+CHECK_NAME = "Auto-Code"
+PHASES = ("queued", "preparing", "agent", "pushing", "done")
+PHASE_LABELS = {
+    "queued": "Queued",
+    "preparing": "Preparing the workspace",
+    "agent": "Agent working",
+    "pushing": "Pushing the branch",
+    "done": "Done",
+}
+MAX_SUMMARY = 60000
+
+
+def marker(ticket_id: int) -> str:
+    """A hidden tag that lets a resumed run find its own comment."""
+    return f"<!-- autocode:ticket={ticket_id} -->"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def money(cost: float) -> str:
+    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+
+
+def _quote(text: str, limit: int) -> str:
+    text = text.strip()
+    if len(text) > limit:
+        text = "…" + text[-limit:]
+    return text
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything a finished run reports."""
+
+    conclusion: Conclusion
+    headline: str
+    branch: str = ""
+    pr_url: str = ""
+    pr_number: int | None = None
+    files: Sequence[str] = ()
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+    reason: str = ""
+    answer: str = ""
+    output_tail: Sequence[str] = ()
+
+
+def progress_comment(
+    ticket_id: int, phase: str, elapsed: float, last_step: str = "", details_url: str = ""
+) -> str:
+    lines = [marker(ticket_id), f"**{CHECK_NAME}** is working on this · {duration(elapsed)}", ""]
+    reached = PHASES.index(phase) if phase in PHASES else 0
+    for index, name in enumerate(PHASES[:-1]):
+        if index < reached:
+            lines.append(f"- [x] {PHASE_LABELS[name]}")
+        elif index == reached:
+            step = f" — {last_step}" if last_step and name == "agent" else ""
+            lines.append(f"- [ ] **{PHASE_LABELS[name]}**{step} ⏳")
+        else:
+            lines.append(f"- [ ] {PHASE_LABELS[name]}")
+    if details_url:
+        lines += ["", f"[Details]({details_url})"]
+    return "\n".join(lines)
+
+
+def _usage_line(outcome: Outcome) -> str:
+    usage = outcome.usage
+    return (
+        f"{usage.input:,} input + {usage.output:,} output tokens · "
+        f"{money(usage.cost)} · {duration(outcome.seconds)}"
+    )
+
+
+def _files(files: Sequence[str], limit: int = 50) -> list[str]:
+    shown = [f"- `{path}`" for path in files[:limit]]
+    if len(files) > limit:
+        shown.append(f"- … and {len(files) - limit} more")
+    return shown
+
+
+def outcome_comment(ticket_id: int, outcome: Outcome) -> str:
+    icon = {
+        Conclusion.SUCCESS: "✅",
+        Conclusion.NEUTRAL: "⚪",
+        Conclusion.FAILURE: "❌",
+        Conclusion.TIMED_OUT: "⏱️",
+        Conclusion.CANCELLED: "🛑",
+    }[outcome.conclusion]
+    lines = [marker(ticket_id), f"{icon} **{CHECK_NAME}**: {outcome.headline}", ""]
+    if outcome.pr_url:
+        lines += [f"Pull request: {outcome.pr_url}", ""]
+    if outcome.files:
+        lines += ["Changed files:", *_files(outcome.files), ""]
+    if outcome.reason:
+        lines += [f"Reason: {outcome.reason}", ""]
+    if outcome.output_tail:
+        lines += [
+            "<details><summary>Last lines of the agent's output</summary>",
+            "",
+            "~~~~",
+            _quote("\n".join(outcome.output_tail), 3000),
+            "~~~~",
+            "</details>",
+            "",
+        ]
+    lines.append(_usage_line(outcome))
+    return "\n".join(lines)
+
+
+def check_output(outcome: Outcome) -> dict[str, str]:
+    """The `output` object of the completed check run."""
+    summary = [outcome.headline, ""]
+    if outcome.pr_url:
+        summary += [f"Pull request: {outcome.pr_url}", ""]
+    if outcome.files:
+        summary += ["**Changed files**", *_files(outcome.files, 100), ""]
+    if outcome.reason:
+        summary += [f"**Reason:** {outcome.reason}", ""]
+    summary += [f"**Usage:** {_usage_line(outcome)}"]
+    text_parts = []
+    if outcome.answer:
+        text_parts += ["### The agent's answer", "", _quote(outcome.answer, 20000), ""]
+    if outcome.output_tail:
+        text_parts += [
+            "### Last lines of the agent's output",
+            "",
+            "~~~~",
+            _quote("\n".join(outcome.output_tail), 20000),
+            "~~~~",
+        ]
+    output = {"title": outcome.headline[:250], "summary": "\n".join(summary)[:MAX_SUMMARY]}
+    if text_parts:
+        output["text"] = "\n".join(text_parts)[:MAX_SUMMARY]
+    return output
+
+
+def progress_output(phase: str, elapsed: float, last_step: str = "") -> dict[str, str]:
+    """The `output` of the check run while it runs: the same steps as the comment."""
+    label = PHASE_LABELS.get(phase, phase)
+    summary = f"{label} · {duration(elapsed)}"
+    if last_step:
+        summary += f"\n\nLatest step: {last_step}"
+    return {"title": label, "summary": summary}
+
+
+def pr_body(number: int, outcome: Outcome, answer: str) -> str:
+    lines = [
+        f"Closes #{number}",
+        "",
+        f"This pull request was written by the OpenCode agent run by **{CHECK_NAME}**.",
+        "",
+    ]
+    if answer.strip():
+        lines += ["### Summary from the agent", "", _quote(answer, 6000), ""]
+    if outcome.files:
+        lines += ["### Changed files", *_files(outcome.files), ""]
+    lines.append(_usage_line(outcome))
+    return "\n".join(lines)
+
+
+def rejected_comment(user: str, role: str) -> str:
+    return (
+        f"@{user} {CHECK_NAME} only runs for people with write, maintain or admin permission "
+        f"on this repository (yours: {role}). Ask a maintainer to add the label or the command."
+    )
+
+
+def commit_message(number: int, title: str) -> str:
+    title = " ".join(title.split())
+    subject = f"Auto-Code: {title}"[:72]
+    return (
+        f"{subject}\n\nWork on issue #{number}, written by the OpenCode agent.\n\nRefs #{number}\n"
+    )

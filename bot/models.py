@@ -1,0 +1,155 @@
+"""Plain data passed between the layers: no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class TicketState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    REJECTED = "rejected"
+
+    @property
+    def final(self) -> bool:
+        return self not in (TicketState.QUEUED, TicketState.RUNNING)
+
+
+class Conclusion(StrEnum):
+    """Check-run conclusions the bot reports."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    NEUTRAL = "neutral"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery, verified and parsed."""
+
+    delivery_id: str
+    event: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What a delivery asks the bot to do (decided by the pure rules)."""
+
+    kind: str  # "label" | "command"
+    repository: str  # owner/name
+    clone_url: str
+    installation_id: int | None
+    number: int
+    is_pull_request: bool
+    title: str
+    body: str
+    requested_by: str
+    instructions: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A durable unit of work, as the store holds it."""
+
+    id: int
+    delivery_id: str
+    event: str
+    kind: str
+    repository: str
+    clone_url: str
+    installation_id: int | None
+    number: int
+    is_pull_request: bool
+    title: str
+    body: str
+    requested_by: str
+    instructions: str
+    context: dict[str, Any]
+    state: TicketState
+    created_at: float
+    conclusion: str | None = None
+    error: str | None = None
+    branch: str | None = None
+    head_sha: str | None = None
+    pr_number: int | None = None
+    pr_url: str | None = None
+    check_run_id: int | None = None
+    comment_id: int | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost: float = 0.0
+    files_changed: tuple[str, ...] = ()
+
+
+@dataclass
+class Usage:
+    """Tokens and money the agent reported."""
+
+    input: int = 0
+    output: int = 0
+    reasoning: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    cost: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.reasoning
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """One step of the agent, condensed from opencode's JSON event stream."""
+
+    kind: str  # "step" | "tool" | "text" | "finish" | "error" | "other"
+    tool: str = ""
+    target: str = ""  # a file path or a command
+    status: str = ""
+    text: str = ""
+    tokens: int = 0
+    cost: float = 0.0
+
+    def describe(self) -> str:
+        """A short line for progress reports and logs."""
+        if self.kind == "tool":
+            return f"{self.tool} {self.target}".strip()
+        if self.kind == "text":
+            first = self.text.strip().splitlines()[0] if self.text.strip() else ""
+            return f"wrote: {first[:120]}"
+        if self.kind == "error":
+            return f"error: {self.text[:200]}"
+        return self.kind
+
+
+@dataclass
+class RunResult:
+    """What came out of one agent container."""
+
+    exit_code: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+    idle: bool = False
+    final_text: str = ""
+    error: str = ""
+    files_touched: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    output_tail: list[str] = field(default_factory=list)
+    last_step: str = ""
+    session_id: str = ""
+    seconds: float = 0.0

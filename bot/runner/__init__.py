@@ -1,0 +1,1 @@
+"""The agent: its prompt, its container, and its event stream."""

@@ -1,0 +1,299 @@
+"""One fresh, locked-down container per run, always removed afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DockerUnavailable, RunnerError, RunnerImageMissing
+
+log = logging.getLogger("bot.runner")
+
+LABEL = "autocode.ticket"
+AGENT_HOME = "/home/agent"
+WORKSPACE = "/workspace"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything one agent container is made of."""
+
+    image: str
+    command: Sequence[str]
+    workspace: Path
+    ticket_id: int
+    environment: Mapping[str, str] = field(default_factory=dict)
+    mounts: Sequence[Mount] = ()
+    network: str = "bridge"
+    memory: str = "2g"
+    cpus: float = 2.0
+    pids: int = 512
+    timeout: float = 1800.0
+    idle_timeout: float = 300.0
+    user: str = "1000:1000"
+
+    def create_kwargs(self) -> dict[str, Any]:
+        """The Docker SDK arguments: non-root, no capabilities, read-only root, limits."""
+        uid, _, gid = self.user.partition(":")
+        volumes = {str(self.workspace): {"bind": WORKSPACE, "mode": "rw"}}
+        for mount in self.mounts:
+            volumes[str(mount.source)] = {
+                "bind": mount.target,
+                "mode": "ro" if mount.read_only else "rw",
+            }
+        network = "none" if self.network == "internal" else self.network
+        return {
+            "image": self.image,
+            "command": list(self.command),
+            "user": self.user,
+            "working_dir": WORKSPACE,
+            "environment": {"HOME": AGENT_HOME, **self.environment},
+            "volumes": volumes,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "read_only": True,
+            "tmpfs": {
+                "/tmp": "rw,nosuid,nodev,size=1g",  # noqa: S108 (inside the container)
+                AGENT_HOME: f"rw,nosuid,nodev,size=2g,uid={uid},gid={gid or uid},mode=0700",
+            },
+            "mem_limit": self.memory,
+            "memswap_limit": self.memory,
+            "nano_cpus": int(self.cpus * 1e9),
+            "pids_limit": self.pids,
+            "network_mode": network,
+            "init": True,
+            "labels": {LABEL: str(self.ticket_id), "autocode.role": "agent"},
+            "detach": True,
+            "stdin_open": False,
+            "tty": False,
+        }
+
+
+@dataclass
+class ContainerExit:
+    exit_code: int | None
+    timed_out: bool = False
+    idle: bool = False
+    cancelled: bool = False
+    stderr_tail: str = ""
+    seconds: float = 0.0
+    start_seconds: float = 0.0
+
+
+def container_user() -> str:
+    """The uid:gid the agent runs as: the host's own, or 1000 when the host runs as root."""
+    uid = os.getuid()
+    if uid == 0:
+        return "1000:1000"
+    return f"{uid}:{os.getgid()}"
+
+
+class DockerRunner:
+    """Runs agent containers on one Docker engine (DOCKER_HOST or the local socket)."""
+
+    def __init__(self, base_url: str = "") -> None:
+        self.base_url = base_url
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import docker
+                import docker.errors
+
+                try:
+                    if self.base_url:
+                        self._client = docker.DockerClient(base_url=self.base_url, timeout=60)
+                    else:
+                        self._client = docker.from_env(timeout=60)
+                except docker.errors.DockerException as exc:
+                    raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
+            return self._client
+
+    def ping(self) -> None:
+        import docker.errors
+        import requests
+
+        try:
+            self.client.ping()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
+
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        """The image's labels, or None when it is not present on the engine."""
+        import docker.errors
+
+        try:
+            found = self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
+        return dict(found.labels or {})
+
+    def running_for(self, ticket_id: int) -> list[str]:
+        containers = self.client.containers.list(
+            all=True, filters={"label": f"{LABEL}={ticket_id}"}
+        )
+        return [c.id for c in containers]
+
+    def remove_orphans(self, keep: Callable[[int], bool]) -> int:
+        """Remove agent containers whose ticket is not running here any more."""
+        removed = 0
+        for container in self.client.containers.list(all=True, filters={"label": LABEL}):
+            try:
+                ticket = int(container.labels.get(LABEL, "0"))
+            except ValueError:
+                ticket = 0
+            if not keep(ticket):
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
+                    removed += 1
+        return removed
+
+    async def run(
+        self,
+        spec: ContainerSpec,
+        on_line: Callable[[str], None],
+        cancel: asyncio.Event,
+        activity: Callable[[], float] | None = None,
+    ) -> ContainerExit:
+        """Run the container to its end, a timeout, idleness or cancellation; remove it."""
+        import docker.errors
+
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        try:
+            container = await asyncio.to_thread(self._create, spec)
+        except docker.errors.ImageNotFound as exc:
+            raise RunnerImageMissing(
+                f"the runner image {spec.image} is missing: build it with `autocode runner build`"
+            ) from exc
+        except docker.errors.APIError as exc:
+            if "No such image" in str(exc):
+                raise RunnerImageMissing(
+                    f"the runner image {spec.image} is missing: "
+                    "build it with `autocode runner build`"
+                ) from exc
+            raise RunnerError(f"the agent container could not be created: {exc}") from exc
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
+        result = ContainerExit(exit_code=None)
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        try:
+            await asyncio.to_thread(container.start)
+            result.start_seconds = time.monotonic() - started
+            reader = threading.Thread(
+                target=self._pump, args=(container, loop, lines), daemon=True, name="agent-logs"
+            )
+            reader.start()
+            last_event = time.monotonic()
+            deadline = started + spec.timeout
+            while True:
+                now = time.monotonic()
+                idle_deadline = max(last_event, activity() if activity else 0.0) + spec.idle_timeout
+                wait = min(deadline, idle_deadline) - now
+                if cancel.is_set():
+                    result.cancelled = True
+                    break
+                if now >= deadline:
+                    result.timed_out = True
+                    break
+                if now >= idle_deadline:
+                    result.timed_out = result.idle = True
+                    break
+                cancel_wait = asyncio.ensure_future(cancel.wait())
+                line_wait = asyncio.ensure_future(lines.get())
+                done, _ = await asyncio.wait(
+                    {cancel_wait, line_wait},
+                    timeout=max(0.05, min(wait, 5.0)),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                cancel_wait.cancel()
+                if line_wait in done:
+                    line = line_wait.result()
+                    if line is None:
+                        break
+                    last_event = time.monotonic()
+                    on_line(line)
+                else:
+                    line_wait.cancel()
+            if result.cancelled or result.timed_out:
+                await asyncio.to_thread(self._stop, container)
+            else:
+                status = await asyncio.to_thread(container.wait, timeout=60)
+                result.exit_code = int(status.get("StatusCode", -1))
+            with contextlib.suppress(Exception):
+                raw = await asyncio.to_thread(container.logs, stdout=False, stderr=True, tail=40)
+                result.stderr_tail = raw.decode("utf-8", "replace")[-4000:]
+            # drain what the reader still holds
+            while not lines.empty():
+                line = lines.get_nowait()
+                if line is not None:
+                    on_line(line)
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"the Docker engine failed during the run: {exc}") from exc
+        finally:
+            await asyncio.to_thread(self._remove, container)
+            result.seconds = time.monotonic() - started
+        return result
+
+    def _create(self, spec: ContainerSpec) -> Any:
+        kwargs = spec.create_kwargs()
+        image = kwargs.pop("image")
+        command = kwargs.pop("command")
+        kwargs.pop("detach")
+        return self.client.containers.create(image, command, **kwargs)
+
+    @staticmethod
+    def _pump(
+        container: Any, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]
+    ) -> None:
+        buffer = b""
+        try:
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    loop.call_soon_threadsafe(lines.put_nowait, line.decode("utf-8", "replace"))
+        except Exception:  # the stream ends when the container is stopped or removed
+            log.debug("log stream ended", exc_info=True)
+        finally:
+            if buffer:
+                loop.call_soon_threadsafe(lines.put_nowait, buffer.decode("utf-8", "replace"))
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(lines.put_nowait, None)
+
+    @staticmethod
+    def _stop(container: Any) -> None:
+        with contextlib.suppress(Exception):
+            container.stop(timeout=3)
+
+    @staticmethod
+    def _remove(container: Any) -> None:
+        for _ in range(3):
+            try:
+                container.remove(force=True)
+                return
+            except Exception as exc:
+                if "No such container" in str(exc):
+                    return
+                log.warning("container removal failed; retrying", extra={"error": str(exc)})
+                time.sleep(0.5)

@@ -1,0 +1,132 @@
+"""Build the agent image from Dockerfile.runner with the pinned opencode."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from ..errors import RunnerError
+
+log = logging.getLogger("bot.runner")
+
+OPENCODE_VERSION = "1.18.33"
+_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def dockerfile() -> Path:
+    """Dockerfile.runner: packaged with the bot, or at the top of a source checkout."""
+    packaged = resources.files("bot.runner") / "Dockerfile.runner"
+    if packaged.is_file():
+        return Path(str(packaged))
+    source = Path(__file__).resolve().parents[2] / "Dockerfile.runner"
+    if source.is_file():
+        return source
+    raise RunnerError("Dockerfile.runner is missing from this installation")
+
+
+def _platform_package() -> str:
+    arch = _ARCH.get(platform.machine().lower())
+    if arch is None:
+        raise RunnerError(f"no opencode build for the processor {platform.machine()}")
+    return f"opencode-linux-{arch}"
+
+
+def _version_of(binary: Path) -> str:
+    try:
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
+def find_opencode(version: str = OPENCODE_VERSION) -> Path | None:
+    """The host's opencode binary of `version` from npm's global packages, if installed."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    root = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, check=False)
+    base = Path(root.stdout.strip())
+    package = _platform_package()
+    for candidate in (
+        base / "opencode-ai" / "node_modules" / package / "bin" / "opencode",
+        base / package / "bin" / "opencode",
+    ):
+        if candidate.is_file() and _version_of(candidate) == version:
+            return candidate
+    return None
+
+
+def fetch_opencode(dest: Path, version: str = OPENCODE_VERSION) -> Path:
+    """Download the pinned opencode binary with `npm pack` (npm's own registry settings)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RunnerError(
+            f"opencode {version} is not installed and npm is missing: install Node.js/npm, "
+            f"or run `npm install -g opencode-ai@{version}`"
+        )
+    spec = f"{_platform_package()}@{version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [npm, "pack", spec, "--silent"], cwd=tmp, capture_output=True, text=True, check=False
+        )
+        tarballs = list(Path(tmp).glob("*.tgz"))
+        if done.returncode != 0 or not tarballs:
+            raise RunnerError(f"`npm pack {spec}` failed: {done.stderr.strip()[-500:]}")
+        with tarfile.open(tarballs[0]) as archive:
+            member = archive.getmember("package/bin/opencode")
+            source = archive.extractfile(member)
+            if source is None:
+                raise RunnerError(f"{spec} holds no opencode binary")
+            with source, open(dest, "wb") as out:
+                shutil.copyfileobj(source, out)
+    dest.chmod(0o755)
+    return dest
+
+
+def build_context(directory: Path, version: str = OPENCODE_VERSION) -> Path:
+    """Fill `directory` with Dockerfile.runner and the opencode binary."""
+    shutil.copy(dockerfile(), directory / "Dockerfile.runner")
+    binary = find_opencode(version)
+    if binary is not None:
+        shutil.copy(binary, directory / "opencode")
+    else:
+        fetch_opencode(directory / "opencode", version)
+    return directory
+
+
+def build_image(client: object, tag: str, version: str = OPENCODE_VERSION) -> str:
+    """Build the runner image with the Docker SDK `client`; return its id."""
+    import docker.errors
+
+    with tempfile.TemporaryDirectory(prefix="autocode-runner-") as tmp:
+        context = build_context(Path(tmp), version)
+        log.info("building runner image", extra={"image": tag, "opencode": version})
+        try:
+            image, logs = client.images.build(  # type: ignore[attr-defined]
+                path=str(context),
+                dockerfile="Dockerfile.runner",
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                network_mode="host",
+                buildargs={"OPENCODE_VERSION": version},
+            )
+        except docker.errors.BuildError as exc:
+            lines = [str(c.get("stream", c.get("error", ""))).strip() for c in exc.build_log]
+            tail = "\n".join(line for line in lines if line)[-2000:]
+            raise RunnerError(f"building {tag} failed: {exc.msg}\n{tail}") from exc
+        except docker.errors.APIError as exc:
+            raise RunnerError(f"building {tag} failed: {exc.explanation}") from exc
+        for chunk in logs:
+            line = str(chunk.get("stream", "")).strip() if isinstance(chunk, dict) else ""
+            if line:
+                log.debug("build: %s", line)
+        return str(image.id)

@@ -1,0 +1,91 @@
+"""The ticket store protocol every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..models import Ticket, TicketState, Trigger
+
+# Columns a worker may set with `update`. Anything else is refused.
+UPDATABLE = frozenset(
+    {
+        "conclusion",
+        "error",
+        "branch",
+        "head_sha",
+        "pr_number",
+        "pr_url",
+        "check_run_id",
+        "comment_id",
+        "tokens_input",
+        "tokens_output",
+        "cost",
+        "files_changed",
+        "title",
+        "body",
+    }
+)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    ticket_id: int
+    at: float
+    kind: str
+    message: str
+
+
+class TicketStore(Protocol):
+    """Durable tickets: add (deduplicated by delivery), claim with a lease, finish."""
+
+    def add(self, delivery_id: str, event: str, trigger: Trigger) -> tuple[int, bool]:
+        """Store a ticket for a delivery; return (ticket id, created). Durable on return."""
+
+    def get(self, ticket_id: int) -> Ticket | None: ...
+
+    def tickets(
+        self,
+        *,
+        state: TicketState | None = None,
+        repository: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[Ticket]: ...
+
+    def claim(self, worker_id: str, lease_seconds: float, now: float) -> Ticket | None:
+        """Take the oldest runnable queued ticket (none running for its issue) with a lease."""
+
+    def renew(self, ticket_id: int, worker_id: str, lease_seconds: float, now: float) -> bool:
+        """Extend the lease; False when the ticket is no longer this worker's."""
+
+    def update(self, ticket_id: int, **fields: Any) -> None: ...
+
+    def finish(
+        self,
+        ticket_id: int,
+        state: TicketState,
+        now: float,
+        *,
+        conclusion: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Put the ticket in a final state and release its lease."""
+
+    def release(self, ticket_id: int, worker_id: str) -> None:
+        """Hand a running ticket back to the queue (graceful shutdown)."""
+
+    def requeue_expired(self, now: float, max_attempts: int) -> list[Ticket]:
+        """Queue again running tickets whose lease ran out; fail those out of attempts.
+
+        Returns the tickets that were failed, so the caller can report them.
+        """
+
+    def log(self, ticket_id: int, kind: str, message: str, now: float) -> None: ...
+
+    def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,349 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Every write commits before it returns (`synchronous=FULL`), so a ticket
+acknowledged with 202 survives a crash of the process or the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ..models import Ticket, TicketState, Trigger
+from .base import UPDATABLE, LogLine
+
+_COLUMNS = (
+    "id, delivery_id, event, kind, repository, clone_url, installation_id, number, "
+    "is_pull_request, title, body, requested_by, instructions, context, state, created_at, "
+    "conclusion, error, branch, head_sha, pr_number, pr_url, check_run_id, comment_id, "
+    "attempts, started_at, finished_at, lease_owner, lease_expires_at, tokens_input, "
+    "tokens_output, cost, files_changed"
+)
+
+
+def migrations(dialect: str) -> list[tuple[int, str]]:
+    """The numbered schema files of a dialect, in order."""
+    folder = resources.files("bot.store") / "schema" / dialect
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), entry.read_text()))
+    return sorted(found)
+
+
+def ticket_from_row(row: Sequence[Any]) -> Ticket:
+    (
+        id_, delivery_id, event, kind, repository, clone_url, installation_id, number,
+        is_pr, title, body, requested_by, instructions, context, state, created_at,
+        conclusion, error, branch, head_sha, pr_number, pr_url, check_run_id, comment_id,
+        attempts, started_at, finished_at, lease_owner, lease_expires_at, tokens_input,
+        tokens_output, cost, files_changed,
+    ) = row  # fmt: skip
+    return Ticket(
+        id=int(id_),
+        delivery_id=delivery_id,
+        event=event,
+        kind=kind,
+        repository=repository,
+        clone_url=clone_url,
+        installation_id=installation_id,
+        number=int(number),
+        is_pull_request=bool(is_pr),
+        title=title,
+        body=body,
+        requested_by=requested_by,
+        instructions=instructions,
+        context=json.loads(context) if isinstance(context, str) else dict(context or {}),
+        state=TicketState(state),
+        created_at=float(created_at),
+        conclusion=conclusion,
+        error=error,
+        branch=branch,
+        head_sha=head_sha,
+        pr_number=pr_number,
+        pr_url=pr_url,
+        check_run_id=check_run_id,
+        comment_id=comment_id,
+        attempts=int(attempts),
+        started_at=started_at,
+        finished_at=finished_at,
+        lease_owner=lease_owner,
+        lease_expires_at=lease_expires_at,
+        tokens_input=int(tokens_input),
+        tokens_output=int(tokens_output),
+        cost=float(cost),
+        files_changed=tuple(
+            json.loads(files_changed) if isinstance(files_changed, str) else files_changed or ()
+        ),
+    )
+
+
+class SQLiteStore:
+    """TicketStore on one SQLite file; safe to share between threads of one process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self.migrate()
+
+    # -- connections -------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from exc
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreError(f"database unavailable: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def migrate(self) -> int:
+        """Apply the schema files not applied yet; return the schema version."""
+        with self._tx() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL DEFAULT (unixepoch()))"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            version = max(done, default=0)
+            for number, sql in migrations("sqlite"):
+                if number in done:
+                    continue
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (number,))
+                version = number
+        return version
+
+    def schema_version(self) -> int:
+        row = self._conn().execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    # -- tickets -----------------------------------------------------------
+    def add(self, delivery_id: str, event: str, trigger: Trigger) -> tuple[int, bool]:
+        import time
+
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT id FROM tickets WHERE delivery_id = ?", (delivery_id,)
+            ).fetchone()
+            if row:
+                return int(row[0]), False
+            cur = conn.execute(
+                "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, "
+                "installation_id, number, is_pull_request, title, body, requested_by, "
+                "instructions, context, state, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+                (
+                    delivery_id,
+                    event,
+                    trigger.kind,
+                    trigger.repository,
+                    trigger.clone_url,
+                    trigger.installation_id,
+                    trigger.number,
+                    int(trigger.is_pull_request),
+                    trigger.title,
+                    trigger.body,
+                    trigger.requested_by,
+                    trigger.instructions,
+                    json.dumps(trigger.context),
+                    time.time(),
+                ),
+            )
+            assert cur.lastrowid is not None
+            return int(cur.lastrowid), True
+
+    def get(self, ticket_id: int) -> Ticket | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_COLUMNS} FROM tickets WHERE id = ?", (ticket_id,))  # noqa: S608
+            .fetchone()
+        )
+        return ticket_from_row(row) if row else None
+
+    def tickets(
+        self,
+        *,
+        state: TicketState | None = None,
+        repository: str | None = None,
+        limit: int = 100,
+    ) -> list[Ticket]:
+        where, args = [], []
+        if state is not None:
+            where.append("state = ?")
+            args.append(str(state))
+        if repository is not None:
+            where.append("repository = ?")
+            args.append(repository)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        rows = self._conn().execute(
+            f"SELECT {_COLUMNS} FROM tickets {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            (*args, limit),
+        )
+        return [ticket_from_row(r) for r in rows]
+
+    def claim(self, worker_id: str, lease_seconds: float, now: float) -> Ticket | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM tickets t WHERE state = 'queued' "  # noqa: S608
+                "AND NOT EXISTS (SELECT 1 FROM tickets r WHERE r.state = 'running' "
+                "AND r.repository = t.repository AND r.number = t.number) "
+                "ORDER BY id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            ticket = ticket_from_row(row)
+            conn.execute(
+                "UPDATE tickets SET state = 'running', lease_owner = ?, lease_expires_at = ?, "
+                "attempts = attempts + 1, started_at = coalesce(started_at, ?) WHERE id = ?",
+                (worker_id, now + lease_seconds, now, ticket.id),
+            )
+        return self.get(ticket.id)
+
+    def renew(self, ticket_id: int, worker_id: str, lease_seconds: float, now: float) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE tickets SET lease_expires_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (now + lease_seconds, ticket_id, worker_id),
+            )
+            return cur.rowcount == 1
+
+    def update(self, ticket_id: int, **fields: Any) -> None:
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise StoreError(f"cannot update ticket fields {sorted(unknown)}")
+        if not fields:
+            return
+        values = [json.dumps(list(v)) if k == "files_changed" else v for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx() as conn:
+            conn.execute(
+                f"UPDATE tickets SET {assignments} WHERE id = ?",  # noqa: S608
+                (*values, ticket_id),
+            )
+
+    def finish(
+        self,
+        ticket_id: int,
+        state: TicketState,
+        now: float,
+        *,
+        conclusion: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        if not state.final:
+            raise StoreError(f"{state} is not a final state")
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE tickets SET state = ?, conclusion = coalesce(?, conclusion), "
+                "error = coalesce(?, error), finished_at = ?, lease_owner = NULL, "
+                "lease_expires_at = NULL WHERE id = ?",
+                (str(state), conclusion, error, now, ticket_id),
+            )
+
+    def release(self, ticket_id: int, worker_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE tickets SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
+                "attempts = max(attempts - 1, 0) "
+                "WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (ticket_id, worker_id),
+            )
+
+    def requeue_expired(self, now: float, max_attempts: int) -> list[Ticket]:
+        failed: list[int] = []
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id, attempts FROM tickets WHERE state = 'running' "
+                "AND lease_expires_at IS NOT NULL AND lease_expires_at < ?",
+                (now,),
+            ).fetchall()
+            for ticket_id, attempts in rows:
+                if attempts >= max_attempts:
+                    conn.execute(
+                        "UPDATE tickets SET state = 'failed', conclusion = 'failure', "
+                        "error = 'the run was lost twice (its worker stopped); not retried again', "
+                        "finished_at = ?, lease_owner = NULL, lease_expires_at = NULL "
+                        "WHERE id = ?",
+                        (now, ticket_id),
+                    )
+                    failed.append(ticket_id)
+                else:
+                    conn.execute(
+                        "UPDATE tickets SET state = 'queued', lease_owner = NULL, "
+                        "lease_expires_at = NULL WHERE id = ?",
+                        (ticket_id,),
+                    )
+        return [t for t in (self.get(i) for i in failed) if t is not None]
+
+    # -- logs --------------------------------------------------------------
+    def log(self, ticket_id: int, kind: str, message: str, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO ticket_logs (ticket_id, at, kind, message) VALUES (?, ?, ?, ?)",
+                (ticket_id, now, kind, message),
+            )
+
+    def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]:
+        rows = self._conn().execute(
+            "SELECT id, ticket_id, at, kind, message FROM ticket_logs "
+            "WHERE ticket_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (ticket_id, after, limit),
+        )
+        return [LogLine(*r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._conn().execute("SELECT state, count(*) FROM tickets GROUP BY state")
+        return {state: int(n) for state, n in rows}
+
+    def ping(self) -> None:
+        """Raise StoreError when the database cannot answer."""
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"database unavailable: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()

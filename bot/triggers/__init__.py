@@ -1,0 +1,1 @@
+"""Which deliveries become tickets, and who may ask."""

@@ -1,0 +1,109 @@
+"""POST /webhook: verify, parse, decide, store durably, answer in milliseconds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..config import MAX_WEBHOOK_BYTES
+from ..errors import PayloadError, SignatureError, StoreError
+from ..store.base import TicketStore
+from ..triggers.rules import Ignore, RuleSettings, decide
+from . import parse as parsing
+from .verify import verify
+
+log = logging.getLogger("bot.webhook")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than `limit` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise BodyTooLarge
+        except ValueError:
+            raise PayloadError("invalid Content-Length") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class WebhookEndpoint:
+    """The ASGI handler for GitHub deliveries."""
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        store: TicketStore,
+        rules: RuleSettings,
+        on_ticket: Callable[[int], None] | None = None,
+        max_bytes: int = MAX_WEBHOOK_BYTES,
+    ) -> None:
+        self.secret = secret
+        self.store = store
+        self.rules = rules
+        self.on_ticket = on_ticket
+        self.max_bytes = max_bytes
+
+    async def handle(self, request: Request) -> Response:
+        delivery_id = request.headers.get("x-github-delivery", "")
+        event = request.headers.get("x-github-event", "")
+        context = {"delivery": delivery_id[:64], "event": event[:64]}
+        try:
+            body = await read_body(request, self.max_bytes)
+        except BodyTooLarge:
+            log.warning("webhook refused: body too large", extra=context)
+            return _error(413, f"payload larger than {self.max_bytes} bytes")
+        except PayloadError as exc:
+            return _error(400, exc.message)
+        try:
+            verify(self.secret, body, request.headers.get("x-hub-signature-256"))
+        except SignatureError as exc:
+            log.warning("webhook refused: bad signature", extra={**context, "reason": exc.message})
+            return _error(401, exc.message)
+        try:
+            delivery = parsing.parse(request.headers, body)
+            if delivery.event == "ping":
+                log.info("webhook ping", extra=context)
+                return JSONResponse({"ok": True, "pong": True}, status_code=200)
+            decision = decide(delivery, self.rules)
+        except PayloadError as exc:
+            log.warning("webhook refused: malformed", extra={**context, "reason": exc.message})
+            return _error(400, exc.message)
+        if isinstance(decision, Ignore):
+            log.info("webhook ignored", extra={**context, "reason": decision.reason})
+            return JSONResponse({"ignored": decision.reason}, status_code=200)
+        try:
+            ticket_id, created = await run_in_threadpool(
+                self.store.add, delivery.delivery_id, delivery.event, decision
+            )
+        except StoreError as exc:
+            log.error("webhook not stored", extra={**context, "reason": exc.message})
+            return _error(503, "the ticket store is unavailable; GitHub may redeliver")
+        log.info(
+            "ticket queued" if created else "repeated delivery",
+            extra={**context, "ticket": ticket_id, "repository": decision.repository},
+        )
+        if not created:
+            return JSONResponse({"ticket": ticket_id, "duplicate": True}, status_code=200)
+        if self.on_ticket is not None:
+            self.on_ticket(ticket_id)
+        return JSONResponse({"ticket": ticket_id}, status_code=202)

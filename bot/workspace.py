@@ -1,0 +1,196 @@
+"""The repository on the host: clone, branch, commit, push.
+
+The installation token reaches git only through its environment: a
+credential helper defined in `GIT_CONFIG_*` variables reads it from
+`AUTOCODE_GIT_TOKEN`. Nothing with the token is written to disk.
+
+The git directory lives beside the work tree, not in it. The agent's
+container gets the work tree and, read-only, the git directory, so it can
+read history but cannot plant hooks or config that the host's git would
+later run with the token in its environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import WorkspaceError
+
+log = logging.getLogger("bot.workspace")
+
+GIT_TIMEOUT = 600
+
+
+def redact(text: str, *secrets: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def credential_env(clone_url: str, token: str) -> dict[str, str]:
+    """git configuration in environment variables: a credential helper for this host only."""
+    parts = urlsplit(clone_url)
+    origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    helper = (
+        '!f() { test "$1" = get || exit 0; echo username=x-access-token; '
+        'echo "password=$AUTOCODE_GIT_TOKEN"; }; f'
+    )
+    settings = [
+        ("credential.helper", ""),  # forget helpers from other config files
+        (f"credential.{origin}.helper", helper),
+        ("credential.interactive", "false"),
+        ("core.hooksPath", "/dev/null"),
+        ("core.fsmonitor", "false"),
+        ("safe.directory", "*"),
+        ("protocol.file.allow", "never"),
+        ("gc.auto", "0"),
+    ]
+    env = {
+        "GIT_CONFIG_COUNT": str(len(settings)),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "AUTOCODE_GIT_TOKEN": token,
+    }
+    for index, (key, value) in enumerate(settings):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    email: str
+
+
+class Workspace:
+    """One ticket's clone: `git/` (host only) and `work/` (given to the agent)."""
+
+    def __init__(self, root: Path, clone_url: str) -> None:
+        self.root = root
+        self.git_dir = root / "git"
+        self.work_tree = root / "work"
+        self.clone_url = clone_url
+
+    # -- plumbing ----------------------------------------------------------
+    def _env(self, token: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "AUTOCODE_"))}
+        env = {**base, **credential_env(self.clone_url, token)}
+        if self.git_dir.exists():
+            env["GIT_DIR"] = str(self.git_dir)
+            env["GIT_WORK_TREE"] = str(self.work_tree)
+        return env
+
+    def git(
+        self, *args: str, token: str = "", check: bool = True, env: dict[str, str] | None = None
+    ) -> str:
+        """Run git; raise WorkspaceError with a redacted message on failure."""
+        full_env = self._env(token)
+        if env:
+            full_env.update(env)
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                cwd=self.work_tree if self.work_tree.exists() else self.root,
+                env=full_env,
+                capture_output=True,
+                text=True,
+                timeout=GIT_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise WorkspaceError(f"git {args[0]} took longer than {GIT_TIMEOUT}s") from None
+        if check and done.returncode != 0:
+            message = redact((done.stderr or done.stdout).strip(), token)[-1500:]
+            raise WorkspaceError(f"git {args[0]} failed: {message}")
+        return done.stdout
+
+    # -- steps -------------------------------------------------------------
+    def clone(self, token: str, base_branch: str, branch: str, existing: bool) -> str:
+        """Clone `base_branch` shallowly and check out `branch`; return the start commit.
+
+        When `existing` the branch is already on the remote: work continues on top
+        of it, so the later push is a fast-forward.
+        """
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        start = branch if existing else base_branch
+        self.git(
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            "--no-tags",
+            "--single-branch",
+            "--branch",
+            start,
+            "--separate-git-dir",
+            str(self.git_dir),
+            self.clone_url,
+            str(self.work_tree),
+            token=token,
+        )
+        # the work tree's `.git` pointer file is not needed: the host names the git dir.
+        pointer = self.work_tree / ".git"
+        if pointer.is_file():
+            pointer.unlink()
+        if not existing:
+            self.git("checkout", "--quiet", "-b", branch, token=token)
+        return self.head()
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").strip()
+
+    def hand_to_agent(self, uid: int, gid: int) -> None:
+        """Make the work tree writable by the agent's user."""
+        if os.getuid() != 0:
+            return
+        for path in [self.work_tree, *self.work_tree.rglob("*")]:
+            try:
+                os.lchown(path, uid, gid)
+            except FileNotFoundError:
+                continue
+
+    def changes(self) -> list[str]:
+        """Stage everything the agent left; return the changed paths."""
+        self.git("add", "--all", "--", ".")
+        out = self.git("diff", "--cached", "--name-only", "-z")
+        return [p for p in out.split("\0") if p]
+
+    def commit(self, message: str, author: Author) -> str:
+        env = {
+            "GIT_AUTHOR_NAME": author.name,
+            "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_COMMITTER_NAME": author.name,
+            "GIT_COMMITTER_EMAIL": author.email,
+        }
+        self.git("commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message, env=env)
+        return self.head()
+
+    def push(self, token: str, branch: str) -> None:
+        """Push HEAD to `branch`: never forced, never another branch."""
+        self.git(
+            "push",
+            "--quiet",
+            "--porcelain",
+            self.clone_url,
+            f"HEAD:refs/heads/{branch}",
+            token=token,
+        )
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def changed_paths(paths: Sequence[str], limit: int = 500) -> list[str]:
+    return list(paths[:limit])
