@@ -292,7 +292,7 @@ class DockerRunner:
             try:
                 container.remove(force=True)
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (docker-py raises several kinds)
                 if "No such container" in str(exc):
                     return
                 log.warning("container removal failed; retrying", extra={"error": str(exc)})

@@ -41,8 +41,14 @@ class LogLine:
 class TicketStore(Protocol):
     """Durable tickets: add (deduplicated by delivery), claim with a lease, finish."""
 
+    # True when writes are fast local calls that may run on the event loop.
+    inline_writes: bool
+
     def add(self, delivery_id: str, event: str, trigger: Trigger) -> tuple[int, bool]:
         """Store a ticket for a delivery; return (ticket id, created). Durable on return."""
+
+    def add_many(self, items: Sequence[tuple[str, str, Trigger]]) -> list[tuple[int, bool]]:
+        """`add` for several deliveries in one transaction, results in order."""
 
     def get(self, ticket_id: int) -> Ticket | None: ...
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
@@ -90,12 +91,16 @@ def ticket_from_row(row: Sequence[Any]) -> Ticket:
 class SQLiteStore:
     """TicketStore on one SQLite file; safe to share between threads of one process."""
 
+    inline_writes = True
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
+        # Writers of this process queue here instead of spinning in SQLite's busy handler.
+        self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self.migrate()
 
@@ -117,19 +122,23 @@ class SQLiteStore:
         return conn
 
     @contextmanager
-    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        except sqlite3.Error as exc:
-            raise StoreError(f"database unavailable: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"database unavailable: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"database commit failed: {exc}") from exc
 
     def migrate(self) -> int:
         """Apply the schema files not applied yet; return the schema version."""
@@ -156,38 +165,45 @@ class SQLiteStore:
 
     # -- tickets -----------------------------------------------------------
     def add(self, delivery_id: str, event: str, trigger: Trigger) -> tuple[int, bool]:
-        import time
+        return self.add_many([(delivery_id, event, trigger)])[0]
 
+    def add_many(self, items: Sequence[tuple[str, str, Trigger]]) -> list[tuple[int, bool]]:
+        """Store several deliveries in one transaction (one disk sync for all)."""
+        now = time.time()
+        results: list[tuple[int, bool]] = []
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT id FROM tickets WHERE delivery_id = ?", (delivery_id,)
-            ).fetchone()
-            if row:
-                return int(row[0]), False
-            cur = conn.execute(
-                "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, "
-                "installation_id, number, is_pull_request, title, body, requested_by, "
-                "instructions, context, state, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
-                (
-                    delivery_id,
-                    event,
-                    trigger.kind,
-                    trigger.repository,
-                    trigger.clone_url,
-                    trigger.installation_id,
-                    trigger.number,
-                    int(trigger.is_pull_request),
-                    trigger.title,
-                    trigger.body,
-                    trigger.requested_by,
-                    trigger.instructions,
-                    json.dumps(trigger.context),
-                    time.time(),
-                ),
-            )
-            assert cur.lastrowid is not None
-            return int(cur.lastrowid), True
+            for delivery_id, event, trigger in items:
+                row = conn.execute(
+                    "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, "
+                    "installation_id, number, is_pull_request, title, body, requested_by, "
+                    "instructions, context, state, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) "
+                    "ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+                    (
+                        delivery_id,
+                        event,
+                        trigger.kind,
+                        trigger.repository,
+                        trigger.clone_url,
+                        trigger.installation_id,
+                        trigger.number,
+                        int(trigger.is_pull_request),
+                        trigger.title,
+                        trigger.body,
+                        trigger.requested_by,
+                        trigger.instructions,
+                        json.dumps(trigger.context),
+                        now,
+                    ),
+                ).fetchone()
+                if row is not None:
+                    results.append((int(row[0]), True))
+                    continue
+                found = conn.execute(
+                    "SELECT id FROM tickets WHERE delivery_id = ?", (delivery_id,)
+                ).fetchone()
+                results.append((int(found[0]), False))
+        return results
 
     def get(self, ticket_id: int) -> Ticket | None:
         row = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -14,6 +13,7 @@ from ..errors import PayloadError, SignatureError, StoreError
 from ..store.base import TicketStore
 from ..triggers.rules import Ignore, RuleSettings, decide
 from . import parse as parsing
+from .batch import IntakeBatcher
 from .verify import verify
 
 log = logging.getLogger("bot.webhook")
@@ -62,6 +62,7 @@ class WebhookEndpoint:
         self.rules = rules
         self.on_ticket = on_ticket
         self.max_bytes = max_bytes
+        self.batcher = IntakeBatcher(store)
 
     async def handle(self, request: Request) -> Response:
         delivery_id = request.headers.get("x-github-delivery", "")
@@ -92,8 +93,8 @@ class WebhookEndpoint:
             log.info("webhook ignored", extra={**context, "reason": decision.reason})
             return JSONResponse({"ignored": decision.reason}, status_code=200)
         try:
-            ticket_id, created = await run_in_threadpool(
-                self.store.add, delivery.delivery_id, delivery.event, decision
+            ticket_id, created = await self.batcher.add(
+                delivery.delivery_id, delivery.event, decision
             )
         except StoreError as exc:
             log.error("webhook not stored", extra={**context, "reason": exc.message})

@@ -42,7 +42,9 @@ def labeled(label: str = "auto-code") -> dict:
 
 def rows(db: Path) -> list[tuple]:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT id, delivery_id, state, repository, number FROM tickets").fetchall()
+        return conn.execute(
+            "SELECT id, delivery_id, state, repository, number FROM tickets"
+        ).fetchall()
 
 
 def test_a_labeled_issue_is_stored_before_the_answer(bot: tuple[str, Path]) -> None:
@@ -89,7 +91,9 @@ def test_bad_signatures_get_401_and_change_nothing(bot: tuple[str, Path], tamper
 def test_malformed_deliveries_get_400(bot: tuple[str, Path]) -> None:
     url, db = bot
     for body in (b"not json", b"[1, 2]", b'{"action": 5}'):
-        response = httpx.post(f"{url}/webhook", content=body, headers=headers("issues", body, SECRET))
+        response = httpx.post(
+            f"{url}/webhook", content=body, headers=headers("issues", body, SECRET)
+        )
         assert response.status_code == 400, body
     broken = labeled()
     del broken["issue"]["number"]
@@ -122,7 +126,7 @@ def test_ping_and_events_that_make_no_ticket_answer_2xx(bot: tuple[str, Path]) -
 
 
 def test_every_published_example_gets_a_2xx(bot: tuple[str, Path]) -> None:
-    url, db = bot
+    url, _ = bot
     with httpx.Client() as client:
         for path in sorted(PAYLOADS.glob("*/*.json")):
             event = "ping" if path.parent.name == "ping" else path.parent.name
@@ -135,7 +139,9 @@ def test_the_api_needs_the_admin_token(bot: tuple[str, Path]) -> None:
     url, _ = bot
     ticket = send(url, "issues", labeled(), SECRET).json()["ticket"]
     assert httpx.get(f"{url}/api/tickets").status_code == 401
-    assert httpx.get(f"{url}/api/tickets", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        httpx.get(f"{url}/api/tickets", headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
     auth = {"Authorization": "Bearer admin-token"}
     listed = httpx.get(f"{url}/api/tickets", headers=auth).json()["tickets"]
     assert [t["id"] for t in listed] == [ticket]

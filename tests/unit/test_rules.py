@@ -57,7 +57,9 @@ def test_label_match_ignores_case_and_follows_the_setting() -> None:
     path = PAYLOADS / "issues" / "labeled.json"
     assert isinstance(decide(delivery(path, relabel("labeled.json", "Auto-Code")), RULES), Trigger)
     custom = RuleSettings(trigger_label="bot please")
-    assert isinstance(decide(delivery(path, relabel("labeled.json", "bot please")), custom), Trigger)
+    assert isinstance(
+        decide(delivery(path, relabel("labeled.json", "bot please")), custom), Trigger
+    )
     assert isinstance(decide(delivery(path, relabel("labeled.json")), custom), Ignore)
 
 

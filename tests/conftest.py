@@ -1,0 +1,28 @@
+"""Fixtures shared by the suites: the Docker engine and the runner image are real."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from bot.runner.docker import DockerRunner
+from bot.runner.image import build_image
+
+RUNNER_IMAGE = os.environ.get("AUTOCODE_TEST_RUNNER_IMAGE", "autocode-runner:latest")
+
+
+@pytest.fixture(scope="session")
+def docker_runner() -> Iterator[DockerRunner]:
+    """The local Docker engine with the runner image built. Fails (never skips) without it."""
+    runner = DockerRunner(os.environ.get("DOCKER_HOST", ""))
+    try:
+        runner.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(
+            f"these tests need a running Docker engine ({exc}); .ci/run starts one", pytrace=False
+        )
+    if runner.image_labels(RUNNER_IMAGE) is None:
+        build_image(runner.client, RUNNER_IMAGE)
+    yield runner
