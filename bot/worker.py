@@ -53,8 +53,14 @@ def branch_for(ticket: Ticket) -> str:
 
 
 def agent_config() -> dict[str, Any]:
-    """What the bot itself asks of opencode in every run."""
-    return {"autoupdate": False, "share": "disabled"}
+    """What the bot itself asks of opencode in every run.
+
+    Nobody is there to approve a tool call, and the container is the sandbox
+    (no credential, read-only git directory, limits), so every tool is allowed
+    inside it; without this opencode's `run` silently refuses commands that
+    touch paths outside the work tree (e.g. `ls ~`).
+    """
+    return {"autoupdate": False, "share": "disabled", "permission": "allow"}
 
 
 @dataclass
@@ -414,7 +420,7 @@ class Worker:
 
         await self._phase(gh, ticket, progress, "pushing")
         mark = time.monotonic()
-        identity = await self.github.identity()
+        identity = await self.github.identity(gh)
         await asyncio.to_thread(
             workspace.commit,
             render.commit_message(ticket.number, title),
@@ -422,7 +428,7 @@ class Worker:
         )
         token = await self.github.token(ticket.repository, ticket.installation_id)
         await asyncio.to_thread(workspace.push, token.token, branch)
-        progress.timings["push"] = time.monotonic() - mark
+        progress.timings["commit_push"] = time.monotonic() - mark
         self._log(ticket.id, "phase", f"pushed {len(files)} changed files to {branch}")
 
         mark = time.monotonic()
@@ -482,7 +488,10 @@ class Worker:
         finally:
             reporter.cancel()
         progress.timings["container_start"] = exit_.start_seconds
-        progress.timings["agent"] = exit_.seconds
+        progress.timings["agent"] = exit_.agent_seconds
+        progress.timings["container_remove"] = (
+            exit_.seconds - exit_.start_seconds - exit_.agent_seconds
+        )
         errors = transcript.errors
         tail = list(transcript.tail)
         if exit_.stderr_tail.strip() and (exit_.exit_code not in (0, None) or errors):

@@ -11,14 +11,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
-from githubkit.exception import GitHubException, RequestFailed
-from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
+from githubkit.typing import RetryOption
 
 from ..errors import GitHubError
 
@@ -33,7 +33,49 @@ RUN_PERMISSIONS: dict[str, str] = {
     "metadata": "read",
 }
 REFRESH_MARGIN = 300.0  # seconds before expiry when a token is replaced
-RETRY = RetryChainDecision(RetryRateLimit(max_retry=3), RetryServerError(max_retry=3))
+MAX_RETRY_WAIT = 900.0  # seconds: the longest a single rate-limit wait may last
+
+
+class Backoff:
+    """githubkit's retry decision, tuned for a bot that must reach the same end state.
+
+    Rate limits (403/429 with `retry-after` or an exhausted `x-ratelimit-*`)
+    wait as long as GitHub asks, capped; 5xx answers, timeouts and dropped
+    connections back off exponentially. githubkit's own deciders are not used
+    because a `retry-after: 0` becomes a falsy timedelta, which it turns into
+    a 60 s sleep.
+    """
+
+    def __init__(self, *, rate_limit_retries: int = 4, error_retries: int = 4) -> None:
+        self.rate_limit_retries = rate_limit_retries
+        self.error_retries = error_retries
+
+    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        if isinstance(exc, RateLimitExceeded):
+            if retry_count >= self.rate_limit_retries:
+                return RetryOption(False)
+            wait = min(max(exc.retry_after.total_seconds(), 1.0), MAX_RETRY_WAIT)
+            log.warning(
+                "GitHub rate limit; waiting",
+                extra={"seconds": wait, "path": exc.request.url.path, "retry": retry_count + 1},
+            )
+            return RetryOption(True, timedelta(seconds=wait))
+        if retry_count >= self.error_retries:
+            return RetryOption(False)
+        if isinstance(exc, RequestFailed):
+            if exc.response.status_code < 500:
+                return RetryOption(False)
+        elif not isinstance(exc, RequestError):
+            return RetryOption(False)
+        wait = 0.5 * 2**retry_count
+        log.warning(
+            "GitHub request failed; retrying",
+            extra={"error": exc.__class__.__name__, "seconds": wait, "retry": retry_count + 1},
+        )
+        return RetryOption(True, timedelta(seconds=wait))
+
+
+RETRY = Backoff()
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 T = TypeVar("T")
@@ -75,6 +117,13 @@ def _describe(exc: GitHubException) -> str:
         return f"GitHub answered {response.status_code} to {request.method} {request.url.path}" + (
             f": {message}" if message else ""
         )
+    if isinstance(exc, RequestError):
+        origin = exc.exc
+        where = ""
+        sent = getattr(origin, "_request", None)
+        if isinstance(sent, httpx.Request):
+            where = f" ({sent.method} {sent.url.path})"
+        return f"cannot reach GitHub{where}: {origin.__class__.__name__}: {origin}"[:500]
     return f"GitHub request failed: {exc.__class__.__name__}"
 
 
@@ -162,15 +211,19 @@ class GitHubApp:
             )
             return token
 
-    async def identity(self) -> Identity:
-        """The `<slug>[bot]` account the App commits as."""
+    async def identity(self, repo: RepoClient) -> Identity:
+        """The `<slug>[bot]` account the App commits as.
+
+        The App's own record needs the JWT; the bot user's id (for its noreply
+        address) is read with an installation token, as GitHub only lets an
+        App call `/users` as an installation.
+        """
         if self._identity is None:
             app = (await call(self._rest.apps.async_get_authenticated)).parsed_data
             if app is None or not app.slug:
                 raise GitHubError("GitHub did not return the App's slug")
             login = f"{app.slug}[bot]"
-            user = await call(lambda: self._rest.users.async_get_by_username(login))
-            user_id = user.parsed_data.id
+            user_id = await repo.user_id(login)
             self._identity = Identity(
                 login=login, name=login, email=f"{user_id}+{login}@{noreply_domain(self.api_url)}"
             )
@@ -196,6 +249,10 @@ class RepoClient:
             http_cache=False,
         )
         self._rest: Any = self._gh.rest
+
+    async def user_id(self, login: str) -> int:
+        response = await call(lambda: self._rest.users.async_get_by_username(login))
+        return int(response.parsed_data.id)
 
     async def permission(self, username: str) -> str:
         """The user's role on the repository: admin, maintain, write, triage, read or none."""

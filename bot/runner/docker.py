@@ -91,8 +91,9 @@ class ContainerExit:
     idle: bool = False
     cancelled: bool = False
     stderr_tail: str = ""
-    seconds: float = 0.0
-    start_seconds: float = 0.0
+    seconds: float = 0.0  # create → removed
+    start_seconds: float = 0.0  # create + start
+    agent_seconds: float = 0.0  # started → exited (the agent's own time)
 
 
 def container_user() -> str:
@@ -240,6 +241,7 @@ class DockerRunner:
             else:
                 status = await asyncio.to_thread(container.wait, timeout=60)
                 result.exit_code = int(status.get("StatusCode", -1))
+            result.agent_seconds = time.monotonic() - started - result.start_seconds
             with contextlib.suppress(Exception):
                 raw = await asyncio.to_thread(container.logs, stdout=False, stderr=True, tail=40)
                 result.stderr_tail = raw.decode("utf-8", "replace")[-4000:]
