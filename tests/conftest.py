@@ -26,3 +26,16 @@ def docker_runner() -> Iterator[DockerRunner]:
     if runner.image_labels(RUNNER_IMAGE) is None:
         build_image(runner.client, RUNNER_IMAGE)
     yield runner
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 for the session. Fails (never skips) without it."""
+    from tests.pg import PostgresMissing, binaries, postgres_server
+
+    try:
+        binaries()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with postgres_server() as url:
+        yield url

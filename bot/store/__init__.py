@@ -8,13 +8,19 @@ from .base import TicketStore
 
 def open_store(settings: Settings) -> TicketStore:
     """The store named by AUTOCODE_DATABASE_URL, migrated and ready."""
-    from .sqlite import SQLiteStore
+    url = settings.database_url
+    if url.startswith("sqlite://"):
+        from .sqlite import SQLiteStore
 
-    if settings.database_url.startswith("sqlite://"):
         return SQLiteStore(settings.sqlite_path)
+    if url.startswith(("postgresql://", "postgres://")):
+        # Imported here so a SQLite-only install never loads the PostgreSQL driver.
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
     from ..errors import SettingsError
 
-    raise SettingsError("PostgreSQL is not supported by this build; use a sqlite:// URL")
+    raise SettingsError("AUTOCODE_DATABASE_URL must start with sqlite:// or postgresql://")
 
 
 __all__ = ["TicketStore", "open_store"]

@@ -1,0 +1,634 @@
+"""The ticket store contract, run against every backend: a SQLite file and a real PostgreSQL.
+
+Each test gets a fresh database (a new file, or `CREATE DATABASE t_<random>`).
+The PostgreSQL-only tests at the end are about what only it promises: claims
+that stay exact with several processes on one database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bot.config import Settings
+from bot.errors import StoreError
+from bot.models import Ticket, TicketState, Trigger
+from bot.store import open_store
+from bot.store.postgres import PostgresStore
+from bot.store.rows import migrations
+from bot.store.sqlite import SQLiteStore
+from tests.pg import create_database, drop_database
+
+Store = SQLiteStore | PostgresStore
+LEASE = 60.0
+
+
+def trigger(number: int = 1, repository: str = "octo/hello", **fields: Any) -> Trigger:
+    values: dict[str, Any] = {
+        "kind": "label",
+        "repository": repository,
+        "clone_url": f"https://github.com/{repository}.git",
+        "installation_id": 42,
+        "number": number,
+        "is_pull_request": False,
+        "title": f"Issue {number}",
+        "body": "Please fix it.",
+        "requested_by": "octocat",
+    }
+    values.update(fields)
+    return Trigger(**values)
+
+
+class Backend:
+    """Opens stores on one fresh database of one backend, and closes them all at the end."""
+
+    def __init__(self, name: str, opener: Callable[[], Store]) -> None:
+        self.name = name
+        self._opener = opener
+        self._opened: list[Store] = []
+
+    def open(self) -> Store:
+        store = self._opener()
+        self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self._opened:
+            store.close()
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    url = create_database(postgres_url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        made = Backend("sqlite", lambda: SQLiteStore(tmp_path / "tickets.db"))
+    else:
+        url: str = request.getfixturevalue("pg_database")
+        made = Backend("postgres", lambda: PostgresStore(url))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.open()
+
+
+def claim(store: Store, worker: str = "w1", now: float = 100.0) -> Ticket:
+    ticket = store.claim(worker, LEASE, now)
+    assert ticket is not None
+    return ticket
+
+
+# -- add ------------------------------------------------------------------
+def test_add_stores_a_queued_ticket_with_every_field(store: Store) -> None:
+    t = trigger(
+        7,
+        kind="command",
+        installation_id=None,
+        is_pull_request=True,
+        instructions="add tests",
+        context={"comment": {"id": 9, "body": "héllo ✓"}, "z": [1, 2.5, None], "a": True},
+    )
+    before = time.time()
+    ticket_id, created = store.add("d-1", "issue_comment", t)
+    assert created
+    ticket = store.get(ticket_id)
+    assert ticket is not None
+    assert before <= ticket.created_at <= time.time()
+    assert ticket == Ticket(
+        id=ticket_id,
+        delivery_id="d-1",
+        event="issue_comment",
+        kind="command",
+        repository="octo/hello",
+        clone_url="https://github.com/octo/hello.git",
+        installation_id=None,
+        number=7,
+        is_pull_request=True,
+        title="Issue 7",
+        body="Please fix it.",
+        requested_by="octocat",
+        instructions="add tests",
+        context={"comment": {"id": 9, "body": "héllo ✓"}, "z": [1, 2.5, None], "a": True},
+        state=TicketState.QUEUED,
+        created_at=ticket.created_at,
+    )
+    # the context keeps its key order, as it came in
+    assert list(ticket.context) == ["comment", "z", "a"]
+
+
+def test_a_repeated_delivery_makes_no_second_ticket(store: Store) -> None:
+    first = store.add("d-1", "issues", trigger(1))
+    again = store.add("d-1", "issues", trigger(2, title="other"))
+    assert first == (first[0], True)
+    assert again == (first[0], False)
+    assert [t.number for t in store.tickets()] == [1]
+
+
+def test_add_many_dedupes_within_one_batch_and_against_stored_ones(store: Store) -> None:
+    (stored, _) = store.add("d-0", "issues", trigger(10))
+    results = store.add_many(
+        [
+            ("d-1", "issues", trigger(1)),
+            ("d-2", "issues", trigger(2)),
+            ("d-1", "issues", trigger(3)),
+            ("d-0", "issues", trigger(4)),
+            ("d-2", "issues", trigger(5)),
+        ]
+    )
+    one, two = results[0][0], results[1][0]
+    assert results == [(one, True), (two, True), (one, False), (stored, False), (two, False)]
+    assert len({stored, one, two}) == 3
+    assert sorted(t.number for t in store.tickets()) == [1, 2, 10]
+    assert store.add_many([]) == []
+
+
+def test_a_nul_in_webhook_text_does_not_fail_the_delivery(store: Store) -> None:
+    ticket_id, _ = store.add("d-nul", "issues", trigger(1, title="a\x00b", body="\x00"))
+    ticket = store.get(ticket_id)
+    assert ticket is not None
+    # SQLite keeps the NUL; PostgreSQL's TEXT cannot, so it holds U+FFFD instead
+    assert ticket.title.replace("\x00", "\ufffd") == "a\ufffdb"
+    assert ticket.body in ("\x00", "\ufffd")
+
+
+# -- get / tickets --------------------------------------------------------
+def test_get_of_an_unknown_ticket_is_none(store: Store) -> None:
+    assert store.get(12345) is None
+
+
+def test_tickets_are_newest_first_and_filtered(store: Store) -> None:
+    a, _ = store.add("d-a", "issues", trigger(1, repository="octo/a"))
+    b, _ = store.add("d-b", "issues", trigger(2, repository="octo/b"))
+    c, _ = store.add("d-c", "issues", trigger(3, repository="octo/a"))
+    assert claim(store).id == a
+    assert [t.id for t in store.tickets()] == [c, b, a]
+    assert [t.id for t in store.tickets(limit=2)] == [c, b]
+    assert [t.id for t in store.tickets(state=TicketState.QUEUED)] == [c, b]
+    assert [t.id for t in store.tickets(state=TicketState.RUNNING)] == [a]
+    assert [t.id for t in store.tickets(repository="octo/a")] == [c, a]
+    assert [t.id for t in store.tickets(repository="octo/a", state=TicketState.QUEUED)] == [c]
+    assert store.tickets(repository="octo/none") == []
+
+
+# -- claim ----------------------------------------------------------------
+def test_claim_takes_the_oldest_and_sets_the_lease(store: Store) -> None:
+    first, _ = store.add("d-1", "issues", trigger(1))
+    second, _ = store.add("d-2", "issues", trigger(2))
+    ticket = claim(store, "w1", now=100.0)
+    assert ticket.id == first
+    assert ticket.state is TicketState.RUNNING
+    assert (ticket.lease_owner, ticket.lease_expires_at) == ("w1", 100.0 + LEASE)
+    assert (ticket.attempts, ticket.started_at) == (1, 100.0)
+    assert ticket == store.get(first)
+    assert claim(store, "w2", now=101.0).id == second
+    assert store.claim("w3", LEASE, 102.0) is None
+
+
+def test_claim_skips_an_issue_that_already_has_a_running_ticket(store: Store) -> None:
+    a1, _ = store.add("d-1", "issues", trigger(1))
+    a2, _ = store.add("d-2", "issue_comment", trigger(1, kind="command"))
+    b1, _ = store.add("d-3", "issues", trigger(2))
+    other_repo, _ = store.add("d-4", "issues", trigger(1, repository="octo/other"))
+    assert claim(store).id == a1
+    assert claim(store).id == b1  # a2 waits behind a1 of the same issue
+    assert claim(store).id == other_repo  # same number, another repository
+    assert store.claim("w1", LEASE, 100.0) is None
+    store.finish(a1, TicketState.SUCCEEDED, 150.0, conclusion="success")
+    assert claim(store).id == a2
+
+
+def test_claim_of_an_empty_queue_is_none(store: Store) -> None:
+    assert store.claim("w1", LEASE, 100.0) is None
+    ticket_id, _ = store.add("d-1", "issues", trigger(1))
+    store.finish(ticket_id, TicketState.REJECTED, 100.0)
+    assert store.claim("w1", LEASE, 100.0) is None
+
+
+def test_started_at_is_kept_from_the_first_attempt(store: Store) -> None:
+    ticket_id, _ = store.add("d-1", "issues", trigger(1))
+    claim(store, now=100.0)
+    store.requeue_expired(now=1000.0, max_attempts=5)
+    again = claim(store, now=2000.0)
+    assert (again.id, again.attempts, again.started_at) == (ticket_id, 2, 100.0)
+
+
+# -- renew ----------------------------------------------------------------
+def test_renew_extends_only_the_owners_running_lease(store: Store) -> None:
+    ticket_id, _ = store.add("d-1", "issues", trigger(1))
+    claim(store, "w1", now=100.0)
+    assert store.renew(ticket_id, "w1", LEASE, 130.0) is True
+    assert store.get(ticket_id).lease_expires_at == 130.0 + LEASE  # type: ignore[union-attr]
+    assert store.renew(ticket_id, "w2", LEASE, 140.0) is False
+    assert store.get(ticket_id).lease_expires_at == 130.0 + LEASE  # type: ignore[union-attr]
+    store.finish(ticket_id, TicketState.SUCCEEDED, 150.0)
+    assert store.renew(ticket_id, "w1", LEASE, 160.0) is False
+    assert store.renew(999, "w1", LEASE, 160.0) is False
+
+
+# -- update ---------------------------------------------------------------
+def test_update_sets_the_allowed_fields(store: Store) -> None:
+    ticket_id, _ = store.add("d-1", "issues", trigger(1))
+    store.update(
+        ticket_id,
+        conclusion="success",
+        error="none",
+        branch="autocode/issue-1",
+        head_sha="a" * 40,
+        pr_number=17,
+        pr_url="https://github.com/octo/hello/pull/17",
+        check_run_id=2**40,
+        comment_id=3_000_000_000,
+        tokens_input=1234,
+        tokens_output=56,
+        cost=0.125,
+        files_changed=("src/a.py", "docs/b.md"),
+        title="New title",
+        body="New body",
+    )
+    store.update(ticket_id)  # nothing to change is fine
+    ticket = store.get(ticket_id)
+    assert ticket is not None
+    assert (ticket.conclusion, ticket.error, ticket.branch) == (
+        "success",
+        "none",
+        "autocode/issue-1",
+    )
+    assert (ticket.head_sha, ticket.pr_number) == ("a" * 40, 17)
+    assert ticket.pr_url == "https://github.com/octo/hello/pull/17"
+    assert (ticket.check_run_id, ticket.comment_id) == (2**40, 3_000_000_000)
+    assert (ticket.tokens_input, ticket.tokens_output, ticket.cost) == (1234, 56, 0.125)
+    assert ticket.files_changed == ("src/a.py", "docs/b.md")
+    assert (ticket.title, ticket.body) == ("New title", "New body")
+    assert ticket.state is TicketState.QUEUED
+
+
+def test_update_refuses_unknown_fields_and_changes_nothing(store: Store) -> None:
+    ticket_id, _ = store.add("d-1", "issues", trigger(1))
+    before = store.get(ticket_id)
+    with pytest.raises(StoreError, match=r"cannot update ticket fields \['lease_owner', 'state'\]"):
+        store.update(ticket_id, state="succeeded", lease_owner="me", branch="x")
+    assert store.get(ticket_id) == before
+
+
+# -- finish / release -----------------------------------------------------
+def test_finish_puts_a_final_state_and_releases_the_lease(store: Store) -> None:
+    ticket_id, _ = store.add("d-1", "issues", trigger(1))
+    claim(store)
+    store.update(ticket_id, conclusion="neutral", error="earlier")
+    store.finish(ticket_id, TicketState.FAILED, 200.0, error="boom")
+    ticket = store.get(ticket_id)
+    assert ticket is not None
+    assert ticket.state is TicketState.FAILED
+    assert (ticket.conclusion, ticket.error) == ("neutral", "boom")  # None keeps the old value
+    assert (ticket.finished_at, ticket.lease_owner, ticket.lease_expires_at) == (200.0, None, None)
+    with pytest.raises(StoreError, match="running is not a final state"):
+        store.finish(ticket_id, TicketState.RUNNING, 300.0)
+    assert store.get(ticket_id) == ticket
+
+
+def test_release_hands_the_ticket_back_without_spending_an_attempt(store: Store) -> None:
+    ticket_id, _ = store.add("d-1", "issues", trigger(1))
+    claim(store, "w1")
+    store.release(ticket_id, "w2")  # not w2's: nothing happens
+    assert store.get(ticket_id).state is TicketState.RUNNING  # type: ignore[union-attr]
+    store.release(ticket_id, "w1")
+    ticket = store.get(ticket_id)
+    assert ticket is not None
+    assert ticket.state is TicketState.QUEUED
+    assert (ticket.attempts, ticket.lease_owner, ticket.lease_expires_at) == (0, None, None)
+    assert claim(store, "w2").id == ticket_id
+
+
+# -- requeue_expired ------------------------------------------------------
+def test_requeue_expired_queues_lost_runs_and_fails_those_out_of_attempts(store: Store) -> None:
+    spent, _ = store.add("d-1", "issues", trigger(1))
+    lost, _ = store.add("d-2", "issues", trigger(2))
+    alive, _ = store.add("d-3", "issues", trigger(3))
+    assert claim(store, "w1", now=100.0).id == spent
+    assert store.requeue_expired(now=200.0, max_attempts=5) == []
+    assert store.get(spent).state is TicketState.QUEUED  # type: ignore[union-attr]
+    assert claim(store, "w1", now=300.0).id == spent  # second attempt, expires at 360
+    assert claim(store, "w1", now=300.0).id == lost  # first attempt, expires at 360
+    assert claim(store, "w2", now=390.0).id == alive  # expires at 450
+
+    failed = store.requeue_expired(now=400.0, max_attempts=2)
+    assert [t.id for t in failed] == [spent]
+    (ticket,) = failed
+    assert ticket == store.get(spent)
+    assert ticket.state is TicketState.FAILED
+    assert ticket.conclusion == "failure"
+    assert ticket.error == "the run was lost twice (its worker stopped); not retried again"
+    assert (ticket.finished_at, ticket.lease_owner, ticket.lease_expires_at) == (400.0, None, None)
+    requeued = store.get(lost)
+    assert requeued is not None
+    assert (requeued.state, requeued.attempts) == (TicketState.QUEUED, 1)
+    assert (requeued.lease_owner, requeued.lease_expires_at) == (None, None)
+    assert store.get(alive).state is TicketState.RUNNING  # type: ignore[union-attr]
+
+    assert store.requeue_expired(now=500.0, max_attempts=2) == []
+    assert store.get(alive).state is TicketState.QUEUED  # type: ignore[union-attr]
+    assert store.counts() == {"failed": 1, "queued": 2}
+
+
+# -- logs / counts --------------------------------------------------------
+def test_logs_read_in_order_after_a_given_line(store: Store) -> None:
+    one, _ = store.add("d-1", "issues", trigger(1))
+    two, _ = store.add("d-2", "issues", trigger(2))
+    for i in range(5):
+        store.log(one, "step", f"line {i}", 100.0 + i)
+    store.log(two, "step", "other ticket", 200.0)
+    lines = store.logs(one)
+    assert [(line.kind, line.message, line.at) for line in lines] == [
+        ("step", f"line {i}", 100.0 + i) for i in range(5)
+    ]
+    assert all(line.ticket_id == one for line in lines)
+    assert [line.id for line in lines] == sorted(line.id for line in lines)
+    assert [line.message for line in store.logs(one, after=lines[1].id)] == [
+        "line 2",
+        "line 3",
+        "line 4",
+    ]
+    assert [line.message for line in store.logs(one, after=lines[1].id, limit=1)] == ["line 2"]
+    assert store.logs(one, after=lines[-1].id) == []
+    assert [line.message for line in store.logs(two)] == ["other ticket"]
+
+
+def test_counts_by_state(store: Store) -> None:
+    assert store.counts() == {}
+    for i in range(4):
+        store.add(f"d-{i}", "issues", trigger(i))
+    first = claim(store)
+    claim(store)
+    store.finish(first.id, TicketState.SUCCEEDED, 200.0)
+    assert store.counts() == {"queued": 2, "running": 1, "succeeded": 1}
+
+
+# -- schema ---------------------------------------------------------------
+def test_migrations_are_idempotent(backend: Backend) -> None:
+    first = backend.open()
+    ticket_id, _ = first.add("d-1", "issues", trigger(1))
+    latest = migrations(backend.name)[-1][0]
+    assert first.schema_version() == latest
+    assert first.migrate() == latest
+    second = backend.open()
+    assert second.schema_version() == latest
+    assert second.get(ticket_id) == first.get(ticket_id)
+    second.ping()
+
+
+def test_both_backends_return_identical_tickets(tmp_path: Path, pg_database: str) -> None:
+    """One script of calls on each backend: every ticket, log line and count is the same."""
+    results = []
+    for store in (SQLiteStore(tmp_path / "tickets.db"), PostgresStore(pg_database)):
+        try:
+            store.add_many(
+                [
+                    ("d-1", "issues", trigger(1, context={"b": 1, "a": {"x": [1.5, "é"]}})),
+                    ("d-2", "issue_comment", trigger(1, kind="command", instructions="more")),
+                    ("d-3", "pull_request", trigger(5, is_pull_request=True, installation_id=None)),
+                ]
+            )
+            a = claim(store, "w1", now=100.0)
+            store.update(a.id, comment_id=77, files_changed=["x.py"], cost=0.5, tokens_input=9)
+            store.log(a.id, "tool", "write x.py", 101.0)
+            store.finish(a.id, TicketState.SUCCEEDED, 120.0, conclusion="success")
+            b = claim(store, "w2", now=130.0)
+            store.release(b.id, "w2")
+            claim(store, "w2", now=140.0)
+            claim(store, "w3", now=140.0)
+            failed = store.requeue_expired(now=1000.0, max_attempts=1)
+            tickets = [dataclasses.replace(t, created_at=0.0) for t in store.tickets()]
+            failed = [dataclasses.replace(t, created_at=0.0) for t in failed]
+            results.append((tickets, failed, store.logs(a.id), store.counts()))
+        finally:
+            store.close()
+    assert results[0] == results[1]
+
+
+# -- open_store -----------------------------------------------------------
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_open_store_opens_postgres_for_its_urls(pg_database: str, scheme: str) -> None:
+    url = scheme + pg_database.removeprefix("postgresql")
+    store = open_store(Settings.from_environ({"AUTOCODE_DATABASE_URL": url}))
+    try:
+        assert isinstance(store, PostgresStore)
+        assert store.counts() == {}
+    finally:
+        store.close()
+
+
+# -- PostgreSQL only: errors ----------------------------------------------
+def test_a_wrong_password_is_a_store_error_without_the_password(pg_database: str) -> None:
+    wrong = "s3cret-not-this-one"
+    url = pg_database.replace(":pg-test-secret-6f1d@", f":{wrong}@")
+    assert wrong in url
+    with pytest.raises(StoreError) as caught:
+        PostgresStore(url)
+    message = caught.value.message
+    assert "password authentication failed" in message
+    assert wrong not in message and "pg-test-secret" not in message
+    assert ":***@127.0.0.1" in message
+
+
+def test_an_unreachable_server_is_a_store_error(postgres_url: str) -> None:
+    with pytest.raises(StoreError, match="PostgreSQL could not connect") as caught:
+        PostgresStore("postgresql://bot:hunter2@127.0.0.1:1/autocode")
+    assert "hunter2" not in caught.value.message
+
+
+# -- PostgreSQL only: several processes on one database --------------------
+def run_in_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run `work(i)` in `count` threads started together; re-raise the first failure."""
+    barrier = threading.Barrier(count)
+    failures: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait()
+            work(i)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    if failures:
+        raise failures[0]
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_starting_together_migrates_once(pg_database: str) -> None:
+    stores: list[PostgresStore] = []
+    lock = threading.Lock()
+
+    def start(_: int) -> None:
+        store = PostgresStore(pg_database)
+        with lock:
+            stores.append(store)
+
+    try:
+        run_in_threads(6, start)
+        versions = {store.schema_version() for store in stores}
+        assert versions == {migrations("postgres")[-1][0]}
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_concurrent_claims_take_every_ticket_exactly_once(pg_database: str) -> None:
+    """Four stores, each with its own pool, stand for four worker processes."""
+    setup = PostgresStore(pg_database)
+    stores = [PostgresStore(pg_database) for _ in range(4)]
+    try:
+        ids = [i for i, _ in setup.add_many([(f"d-{n}", "issues", trigger(n)) for n in range(50)])]
+        claimed: list[list[int]] = [[] for _ in stores]
+
+        def work(i: int) -> None:
+            while True:
+                ticket = stores[i].claim(f"w{i}", LEASE, 100.0)
+                if ticket is None:
+                    if stores[i].counts().get("queued", 0) == 0:
+                        return
+                    continue
+                assert ticket.lease_owner == f"w{i}"
+                claimed[i].append(ticket.id)
+
+        run_in_threads(len(stores), work)
+        every = [t for mine in claimed for t in mine]
+        assert sorted(every) == sorted(ids)
+        assert setup.counts() == {"running": 50}
+        for i, mine in enumerate(claimed):
+            for ticket_id in mine:
+                assert setup.get(ticket_id).lease_owner == f"w{i}"  # type: ignore[union-attr]
+    finally:
+        for store in (setup, *stores):
+            store.close()
+
+
+def test_one_ticket_per_issue_runs_at_a_time_under_concurrency(pg_database: str) -> None:
+    """50 tickets on 5 issues, 4 claimers: never two of one issue at once, each in order."""
+    setup = PostgresStore(pg_database)
+    stores = [PostgresStore(pg_database) for _ in range(4)]
+    try:
+        items = [(f"d-{n}", "issues", trigger(n % 5)) for n in range(50)]
+        ids = [i for i, _ in setup.add_many(items)]
+        issue_of = {ticket_id: n % 5 for n, ticket_id in enumerate(ids)}
+        running: set[int] = set()
+        order: dict[int, list[int]] = {n: [] for n in range(5)}
+        lock = threading.Lock()
+        violations: list[str] = []
+
+        def work(i: int) -> None:
+            store = stores[i]
+            rng = random.Random(i)
+            while True:
+                ticket = store.claim(f"w{i}", LEASE, 100.0)
+                if ticket is None:
+                    if store.counts().get("queued", 0) == 0:
+                        return
+                    time.sleep(0.001)
+                    continue
+                with lock:
+                    if ticket.number in running:
+                        violations.append(f"issue {ticket.number} ran twice at once")
+                    running.add(ticket.number)
+                    order[ticket.number].append(ticket.id)
+                time.sleep(rng.random() * 0.003)
+                with lock:
+                    running.discard(ticket.number)
+                store.finish(ticket.id, TicketState.SUCCEEDED, 200.0, conclusion="success")
+
+        run_in_threads(len(stores), work)
+        assert violations == []
+        assert setup.counts() == {"succeeded": 50}
+        for number, claimed in order.items():
+            assert claimed == sorted(t for t in ids if issue_of[t] == number)
+    finally:
+        for store in (setup, *stores):
+            store.close()
+
+
+def test_claimers_racing_for_one_issue_take_only_its_oldest_ticket(pg_database: str) -> None:
+    """Round after round, four claimers hit one issue with three queued tickets at once."""
+    setup = PostgresStore(pg_database)
+    stores = [PostgresStore(pg_database) for _ in range(4)]
+    try:
+        won: list[int] = []
+        lock = threading.Lock()
+
+        def work(i: int) -> None:
+            ticket = stores[i].claim(f"w{i}", LEASE, 100.0)
+            if ticket is not None:
+                with lock:
+                    won.append(ticket.id)
+
+        for issue in range(40):
+            items = [(f"d-{issue}-{k}", "issues", trigger(issue)) for k in range(3)]
+            ids = [i for i, _ in setup.add_many(items)]
+            won.clear()
+            run_in_threads(len(stores), work)
+            assert won == [ids[0]], f"round {issue}: claimed {won} of {ids}"
+            for ticket_id in ids:
+                setup.finish(ticket_id, TicketState.CANCELLED, 200.0)
+    finally:
+        for store in (setup, *stores):
+            store.close()
+
+
+def test_a_claim_that_hits_the_one_running_index_moves_on(pg_database: str) -> None:
+    """Another writer starts a run of the issue while a claim is at it: the claim takes the next.
+
+    The other writer is a bare transaction that inserts a running ticket of
+    issue 1 and commits only once the claim waits on it, so the claim's
+    UPDATE meets the unique index, and its savepoint must keep it going.
+    """
+    store = PostgresStore(pg_database)
+    try:
+        first, _ = store.add("d-1", "issues", trigger(1))
+        other, _ = store.add("d-2", "issues", trigger(2))
+        result: list[Ticket | None] = []
+        with (
+            psycopg.connect(pg_database) as writer,
+            psycopg.connect(pg_database, autocommit=True) as watcher,
+        ):
+            writer.execute(
+                "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, number, "
+                "requested_by, state, created_at, lease_owner) "
+                "VALUES ('d-x', 'issues', 'label', 'octo/hello', 'x', 1, 'o', 'running', 1, 'x')"
+            )
+            thread = threading.Thread(target=lambda: result.append(store.claim("w1", LEASE, 100.0)))
+            thread.start()
+            deadline = time.monotonic() + 30
+            # pg_stat_activity is read in autocommit: inside a transaction it would stay frozen
+            while watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone() != (1,):
+                assert time.monotonic() < deadline, "the claim never waited on the index"
+                time.sleep(0.01)
+            writer.commit()
+            thread.join(timeout=30)
+        (claimed,) = result
+        assert claimed is not None and claimed.id == other
+        assert store.get(first).state is TicketState.QUEUED  # type: ignore[union-attr]
+    finally:
+        store.close()
