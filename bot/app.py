@@ -58,7 +58,11 @@ def build_app(
     endpoint = WebhookEndpoint(
         secret=settings.webhook_secret,
         store=store,
-        rules=RuleSettings(trigger_label=settings.trigger_label, command=settings.command),
+        rules=RuleSettings(
+            trigger_label=settings.trigger_label,
+            command=settings.command,
+            app_id=settings.app_id or settings.client_id,
+        ),
         on_ticket=(lambda _id: worker.wake()) if worker else None,
     )
 

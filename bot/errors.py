@@ -48,3 +48,7 @@ class RunnerImageMissing(RunnerError):
 
 class DockerUnavailable(RunnerError):
     """The Docker engine cannot be reached."""
+
+
+class SetupError(BotError):
+    """The GitHub App could not be created: nothing was written."""

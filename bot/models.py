@@ -41,11 +41,18 @@ class Delivery:
     payload: dict[str, Any]
 
 
+# Tickets that act on other tickets; they neither wait for nor block a run.
+CONTROL_KINDS = frozenset({"cancel", "help"})
+# Seconds within which a bare request (label, or the command without new
+# instructions) for an issue joins the bare request already queued or running.
+COALESCE_SECONDS = 120.0
+
+
 @dataclass(frozen=True)
 class Trigger:
     """What a delivery asks the bot to do (decided by the pure rules)."""
 
-    kind: str  # "label" | "command"
+    kind: str  # label | command | ask | retry | rerequest | cancel | help
     repository: str  # owner/name
     clone_url: str
     installation_id: int | None
@@ -56,6 +63,23 @@ class Trigger:
     requested_by: str
     instructions: str = ""
     context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lane(self) -> str | None:
+        """The queue this ticket waits in: one run at a time per issue or PR.
+
+        Control tickets have none: a cancel must not wait behind the run it stops.
+        """
+        return None if self.kind in CONTROL_KINDS else f"{self.repository}#{self.number}"
+
+    @property
+    def bare(self) -> bool:
+        """A request that adds nothing to a run already asked for on the same issue."""
+        return (
+            self.kind in ("label", "command")
+            and not self.instructions.strip()
+            and not self.context.get("fresh")
+        )
 
 
 @dataclass(frozen=True)

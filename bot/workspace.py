@@ -144,6 +144,9 @@ class Workspace:
         pointer = self.work_tree / ".git"
         if pointer.is_file():
             pointer.unlink()
+        # an empty directory in its place: the mount point of the read-only git dir,
+        # which a read-only work tree (ask mode) could not create itself
+        pointer.mkdir(exist_ok=True)
         if not existing:
             self.git("checkout", "--quiet", "-b", branch, token=token)
         return self.head()

@@ -330,6 +330,42 @@ class RepoClient:
             )
         )
 
+    async def react_comment(self, comment_id: int, content: str = "eyes") -> None:
+        await call(
+            lambda: self._rest.reactions.async_create_for_issue_comment(
+                self.owner, self.name, comment_id, data={"content": content}
+            )
+        )
+
+    async def react_review_comment(self, comment_id: int, content: str = "eyes") -> None:
+        await call(
+            lambda: self._rest.reactions.async_create_for_pull_request_review_comment(
+                self.owner, self.name, comment_id, data={"content": content}
+            )
+        )
+
+    async def reply_review(self, number: int, comment_id: int, body: str) -> int:
+        """A reply in the review thread of `comment_id` on pull request `number`."""
+        response = await call(
+            lambda: self._rest.pulls.async_create_reply_for_review_comment(
+                self.owner, self.name, number, comment_id, data={"body": body}
+            )
+        )
+        return int(response.parsed_data.id)
+
+    async def edit_review_comment(self, comment_id: int, body: str) -> None:
+        await call(
+            lambda: self._rest.pulls.async_update_review_comment(
+                self.owner, self.name, comment_id, data={"body": body}
+            )
+        )
+
+    async def pull(self, number: int) -> dict[str, Any]:
+        """The pull request as raw JSON (head/base refs, repos and shas, html_url)."""
+        response = await call(lambda: self._rest.pulls.async_get(self.owner, self.name, number))
+        data = response.json()
+        return data if isinstance(data, dict) else {}
+
     async def create_check_run(self, data: dict[str, Any]) -> int:
         response = await call(
             lambda: self._rest.checks.async_create(self.owner, self.name, data=data)

@@ -125,6 +125,20 @@ def outcome_comment(ticket_id: int, outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
+def answer_comment(ticket_id: int, outcome: Outcome) -> str:
+    """An `ask` run's answer: the agent's text itself, then the usage line."""
+    return "\n".join(
+        [
+            marker(ticket_id),
+            f"💬 **{CHECK_NAME}** answered:",
+            "",
+            _quote(outcome.answer, 30000),
+            "",
+            _usage_line(outcome),
+        ]
+    )
+
+
 def check_output(outcome: Outcome) -> dict[str, str]:
     """The `output` object of the completed check run."""
     summary = [outcome.headline, ""]
@@ -183,9 +197,43 @@ def rejected_comment(user: str, role: str) -> str:
     )
 
 
-def commit_message(number: int, title: str) -> str:
+def commit_message(number: int, title: str, *, pull_request: bool = False) -> str:
     title = " ".join(title.split())
     subject = f"Auto-Code: {title}"[:72]
+    kind = "pull request" if pull_request else "issue"
     return (
-        f"{subject}\n\nWork on issue #{number}, written by the OpenCode agent.\n\nRefs #{number}\n"
+        f"{subject}\n\nWork on {kind} #{number}, written by the OpenCode agent.\n\n"
+        f"Refs #{number}\n"
     )
+
+
+def waiting_comment(ticket_id: int, ahead: int) -> str:
+    """The comment of a request that waits behind the run already going on its issue."""
+    return "\n".join(
+        [
+            marker(ticket_id),
+            f"⏳ **{CHECK_NAME}**: queued behind the run already going here (ticket {ahead}); "
+            "it starts when that one ends.",
+        ]
+    )
+
+
+def fork_refused(number: int, head_repo: str | None) -> str:
+    where = f"the fork `{head_repo}`" if head_repo else "a fork that no longer exists"
+    return (
+        f"{CHECK_NAME} cannot push to pull request #{number}: its branch lives in {where}, "
+        "and the App may only push to branches of this repository. "
+        "Push the branch to this repository, or ask on a pull request from a branch here."
+    )
+
+
+def nothing_to_cancel() -> str:
+    return f"{CHECK_NAME}: nothing is running or queued here, so there is nothing to cancel."
+
+
+def nothing_to_retry() -> str:
+    return f"{CHECK_NAME}: there is no earlier run here to retry."
+
+
+def cancelled_by(user: str) -> str:
+    return f"cancelled by @{user}"

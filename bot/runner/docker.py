@@ -46,11 +46,13 @@ class ContainerSpec:
     timeout: float = 1800.0
     idle_timeout: float = 300.0
     user: str = "1000:1000"
+    workspace_read_only: bool = False  # ask mode: the agent reads, nothing is pushed
 
     def create_kwargs(self) -> dict[str, Any]:
         """The Docker SDK arguments: non-root, no capabilities, read-only root, limits."""
         uid, _, gid = self.user.partition(":")
-        volumes = {str(self.workspace): {"bind": WORKSPACE, "mode": "rw"}}
+        mode = "ro" if self.workspace_read_only else "rw"
+        volumes = {str(self.workspace): {"bind": WORKSPACE, "mode": mode}}
         for mount in self.mounts:
             volumes[str(mount.source)] = {
                 "bind": mount.target,

@@ -26,6 +26,23 @@ class ThreadComment:
     body: str
 
 
+@dataclass(frozen=True)
+class CodeLocation:
+    """The diff lines a review comment was written on."""
+
+    path: str
+    start_line: int | None
+    line: int | None
+    diff_hunk: str
+
+    def describe(self) -> str:
+        if self.line is None:
+            return f"`{self.path}` (a line that is no longer in the diff)"
+        if self.start_line is not None and self.start_line != self.line:
+            return f"`{self.path}`, lines {self.start_line}-{self.line}"
+        return f"`{self.path}`, line {self.line}"
+
+
 def _clip(text: str, limit: int) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit] + "\n[… cut]"
@@ -40,6 +57,7 @@ def build_prompt(
     comments: Sequence[ThreadComment] = (),
     instructions: str = "",
     is_pull_request: bool = False,
+    location: CodeLocation | None = None,
 ) -> str:
     """The full prompt: request first, then the issue and its thread as context, then rules."""
     kind = "pull request" if is_pull_request else "issue"
@@ -49,6 +67,20 @@ def build_prompt(
         parts.append(f"Context: {kind} #{number} of {repository}.")
     else:
         parts.append(f"Resolve {kind} #{number} of the repository {repository}.")
+    if is_pull_request:
+        parts.append(
+            "You are working on the pull request's branch: change its code as asked; "
+            "your changes are added to the pull request as a new commit."
+        )
+    if location is not None:
+        parts += [
+            "",
+            f"The request was written as a review comment on {location.describe()}.",
+            "The diff hunk it refers to:",
+            "```diff",
+            _clip(location.diff_hunk, MAX_COMMENT),
+            "```",
+        ]
     parts += [
         "",
         f"Title: {' '.join(title.split())}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,8 +26,19 @@ UPDATABLE = frozenset(
         "files_changed",
         "title",
         "body",
+        "instructions",
+        "context",
     }
 )
+
+
+def column_value(name: str, value: Any) -> Any:
+    """A ticket field as the SQL backends store it (JSON text for the structured ones)."""
+    if name == "files_changed":
+        return json.dumps(list(value))
+    if name == "context":
+        return json.dumps(dict(value))
+    return value
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,12 @@ class TicketStore(Protocol):
         """Store a ticket for a delivery; return (ticket id, created). Durable on return."""
 
     def add_many(self, items: Sequence[tuple[str, str, Trigger]]) -> list[tuple[int, bool]]:
-        """`add` for several deliveries in one transaction, results in order."""
+        """`add` for several deliveries in one transaction, results in order.
+
+        A bare trigger (`Trigger.bare`) whose lane already has a bare ticket
+        queued or running, made less than COALESCE_SECONDS ago, joins it: the
+        label and `/opencode` arriving together make one run.
+        """
 
     def get(self, ticket_id: int) -> Ticket | None: ...
 
@@ -87,6 +104,12 @@ class TicketStore(Protocol):
 
         Returns the tickets that were failed, so the caller can report them.
         """
+
+    def request_cancel(self, ticket_id: int, by: str) -> bool:
+        """Ask the worker running a ticket to stop it; False unless it is running."""
+
+    def cancel_requests(self, ticket_ids: Sequence[int]) -> dict[int, str]:
+        """Of these tickets, the running ones someone asked to cancel, and who asked."""
 
     def log(self, ticket_id: int, kind: str, message: str, now: float) -> None: ...
 

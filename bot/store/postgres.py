@@ -25,8 +25,8 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
-from ..models import Ticket, TicketState, Trigger
-from .base import UPDATABLE, LogLine
+from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
+from .base import UPDATABLE, LogLine, column_value
 from .rows import COLUMNS, migrations, ticket_from_row
 
 log = logging.getLogger(__name__)
@@ -206,12 +206,22 @@ class PostgresStore:
         results: list[tuple[int, bool]] = []
         with self._tx("save the deliveries") as conn:
             for delivery_id, event, trigger in items:
+                if trigger.bare:
+                    joined = conn.execute(
+                        "SELECT id FROM tickets WHERE lane = %s AND bare "
+                        "AND state IN ('queued', 'running') AND created_at > %s "
+                        "AND delivery_id <> %s ORDER BY id LIMIT 1",
+                        (_text(trigger.lane), now - COALESCE_SECONDS, _text(delivery_id)),
+                    ).fetchone()
+                    if joined is not None:
+                        results.append((int(joined[0]), False))
+                        continue
                 row = conn.execute(
                     "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, "
                     "installation_id, number, is_pull_request, title, body, requested_by, "
-                    "instructions, context, state, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued', %s) "
-                    "ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+                    "instructions, context, state, created_at, lane, bare) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued', %s, "
+                    "%s, %s) ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
                     (
                         _text(delivery_id),
                         _text(event),
@@ -227,6 +237,8 @@ class PostgresStore:
                         _text(trigger.instructions),
                         json.dumps(trigger.context),
                         now,
+                        _text(trigger.lane),
+                        trigger.bare,
                     ),
                 ).fetchone()
                 if row is not None:
@@ -290,7 +302,7 @@ class PostgresStore:
           that skips a locked X never jumps to Y. Run one after another this
           picks exactly what SQLiteStore picks.
         - *A backstop in the schema.* The partial unique index
-          `tickets_one_running` on (repository, number) WHERE state =
+          `tickets_one_running` on (lane) WHERE state =
           'running' makes two running tickets of one issue impossible for any
           writer, whatever the reasoning above misses. Should an UPDATE hit it
           (it waits for the other transaction, then fails), its savepoint undoes
@@ -303,8 +315,7 @@ class PostgresStore:
             for _ in range(CLAIM_ATTEMPTS):
                 candidate = conn.execute(
                     "SELECT id FROM tickets t WHERE state = 'queued' "
-                    "AND NOT EXISTS (SELECT 1 FROM tickets o "
-                    "WHERE o.repository = t.repository AND o.number = t.number "
+                    "AND NOT EXISTS (SELECT 1 FROM tickets o WHERE o.lane = t.lane "
                     "AND (o.state = 'running' OR (o.state = 'queued' AND o.id < t.id))) "
                     "ORDER BY id LIMIT 1 FOR UPDATE OF t SKIP LOCKED"
                 ).fetchone()
@@ -347,9 +358,7 @@ class PostgresStore:
             raise StoreError(f"cannot update ticket fields {sorted(unknown)}")
         if not fields:
             return
-        values = [
-            json.dumps(list(v)) if k == "files_changed" else _text(v) for k, v in fields.items()
-        ]
+        values = [_text(column_value(k, v)) for k, v in fields.items()]
         query = sql.SQL("UPDATE tickets SET {} WHERE id = %s").format(
             sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields)
         )
@@ -383,6 +392,25 @@ class PostgresStore:
                 "WHERE id = %s AND lease_owner = %s AND state = 'running'",
                 (ticket_id, _text(worker_id)),
             )
+
+    def request_cancel(self, ticket_id: int, by: str) -> bool:
+        with self._tx("request a cancel") as conn:
+            cur = conn.execute(
+                "UPDATE tickets SET cancel_requested_by = %s WHERE id = %s AND state = 'running'",
+                (_text(by), ticket_id),
+            )
+            return cur.rowcount == 1
+
+    def cancel_requests(self, ticket_ids: Sequence[int]) -> dict[int, str]:
+        if not ticket_ids:
+            return {}
+        with self._read("read cancel requests") as conn:
+            rows = conn.execute(
+                "SELECT id, cancel_requested_by FROM tickets WHERE id = ANY(%s) "
+                "AND state = 'running' AND cancel_requested_by IS NOT NULL",
+                (list(ticket_ids),),
+            ).fetchall()
+        return {int(i): str(by) for i, by in rows}
 
     def requeue_expired(self, now: float, max_attempts: int) -> list[Ticket]:
         """Queue again running tickets whose lease ran out; fail those out of attempts.

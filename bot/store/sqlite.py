@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..models import Ticket, TicketState, Trigger
-from .base import UPDATABLE, LogLine
+from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
+from .base import UPDATABLE, LogLine, column_value
 from .rows import COLUMNS as _COLUMNS
 from .rows import migrations, ticket_from_row
 
@@ -110,12 +110,25 @@ class SQLiteStore:
         results: list[tuple[int, bool]] = []
         with self._tx() as conn:
             for delivery_id, event, trigger in items:
+                found = conn.execute(
+                    "SELECT id FROM tickets WHERE delivery_id = ?", (delivery_id,)
+                ).fetchone()
+                if found is None and trigger.bare:
+                    found = conn.execute(
+                        "SELECT id FROM tickets WHERE lane = ? AND bare = 1 "
+                        "AND state IN ('queued', 'running') AND created_at > ? "
+                        "ORDER BY id LIMIT 1",
+                        (trigger.lane, now - COALESCE_SECONDS),
+                    ).fetchone()
+                if found is not None:
+                    results.append((int(found[0]), False))
+                    continue
                 row = conn.execute(
                     "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, "
                     "installation_id, number, is_pull_request, title, body, requested_by, "
-                    "instructions, context, state, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) "
-                    "ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+                    "instructions, context, state, created_at, lane, bare) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) "
+                    "RETURNING id",
                     (
                         delivery_id,
                         event,
@@ -131,15 +144,11 @@ class SQLiteStore:
                         trigger.instructions,
                         json.dumps(trigger.context),
                         now,
+                        trigger.lane,
+                        int(trigger.bare),
                     ),
                 ).fetchone()
-                if row is not None:
-                    results.append((int(row[0]), True))
-                    continue
-                found = conn.execute(
-                    "SELECT id FROM tickets WHERE delivery_id = ?", (delivery_id,)
-                ).fetchone()
-                results.append((int(found[0]), False))
+                results.append((int(row[0]), True))
         return results
 
     def get(self, ticket_id: int) -> Ticket | None:
@@ -176,7 +185,7 @@ class SQLiteStore:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM tickets t WHERE state = 'queued' "  # noqa: S608
                 "AND NOT EXISTS (SELECT 1 FROM tickets r WHERE r.state = 'running' "
-                "AND r.repository = t.repository AND r.number = t.number) "
+                "AND r.lane = t.lane) "
                 "ORDER BY id LIMIT 1"
             ).fetchone()
             if row is None:
@@ -204,7 +213,7 @@ class SQLiteStore:
             raise StoreError(f"cannot update ticket fields {sorted(unknown)}")
         if not fields:
             return
-        values = [json.dumps(list(v)) if k == "files_changed" else v for k, v in fields.items()]
+        values = [column_value(k, v) for k, v in fields.items()]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self._tx() as conn:
             conn.execute(
@@ -265,6 +274,25 @@ class SQLiteStore:
                         (ticket_id,),
                     )
         return [t for t in (self.get(i) for i in failed) if t is not None]
+
+    def request_cancel(self, ticket_id: int, by: str) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE tickets SET cancel_requested_by = ? WHERE id = ? AND state = 'running'",
+                (by, ticket_id),
+            )
+            return cur.rowcount == 1
+
+    def cancel_requests(self, ticket_ids: Sequence[int]) -> dict[int, str]:
+        if not ticket_ids:
+            return {}
+        marks = ", ".join("?" for _ in ticket_ids)
+        rows = self._conn().execute(
+            f"SELECT id, cancel_requested_by FROM tickets WHERE id IN ({marks}) "  # noqa: S608
+            "AND state = 'running' AND cancel_requested_by IS NOT NULL",
+            tuple(ticket_ids),
+        )
+        return {int(i): str(by) for i, by in rows}
 
     # -- logs --------------------------------------------------------------
     def log(self, ticket_id: int, kind: str, message: str, now: float) -> None:

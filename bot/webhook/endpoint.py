@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..config import MAX_WEBHOOK_BYTES
 from ..errors import PayloadError, SignatureError, StoreError
+from ..models import Trigger
 from ..store.base import TicketStore
 from ..triggers.rules import Ignore, RuleSettings, decide
 from . import parse as parsing
@@ -64,6 +67,30 @@ class WebhookEndpoint:
         self.max_bytes = max_bytes
         self.batcher = IntakeBatcher(store)
 
+    async def _for_check_run(self, trigger: Trigger) -> Trigger | Ignore:
+        """A check run's button or re-run acts on the ticket that made the run.
+
+        The check run's `external_id` is our ticket id; the ticket must belong to
+        the repository the signed payload names. One store read, no GitHub call.
+        """
+        external = str(trigger.context.get("external_id") or "")
+        if not external.isdigit():
+            return Ignore("the check run has no ticket of ours")
+        if self.store.inline_writes:
+            source = self.store.get(int(external))
+        else:
+            source = await asyncio.to_thread(self.store.get, int(external))
+        if source is None or source.repository.lower() != trigger.repository.lower():
+            return Ignore("the check run has no ticket of ours")
+        key = "target" if trigger.kind == "cancel" else "retry_of"
+        return replace(
+            trigger,
+            number=source.number,
+            is_pull_request=source.is_pull_request,
+            title=source.title,
+            context={**trigger.context, key: source.id},
+        )
+
     async def handle(self, request: Request) -> Response:
         delivery_id = request.headers.get("x-github-delivery", "")
         event = request.headers.get("x-github-event", "")
@@ -89,6 +116,8 @@ class WebhookEndpoint:
         except PayloadError as exc:
             log.warning("webhook refused: malformed", extra={**context, "reason": exc.message})
             return _error(400, exc.message)
+        if not isinstance(decision, Ignore) and decision.context.get("source") == "check_run":
+            decision = await self._for_check_run(decision)
         if isinstance(decision, Ignore):
             log.info("webhook ignored", extra={**context, "reason": decision.reason})
             return JSONResponse({"ignored": decision.reason}, status_code=200)

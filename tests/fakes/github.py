@@ -41,6 +41,7 @@ from .github_shapes import (
     iso,
     payload_example,
 )
+from .github_web import ManifestFlow
 from .server import ServerThread
 
 __all__ = ["DEFAULT_PERMISSIONS", "FakeGitHub", "Injection"]
@@ -156,6 +157,7 @@ class FakeGitHub:
             events=list(APP_EVENTS),
             created_at=now,
         )
+        self.manifests = ManifestFlow(self)  # the App manifest flow (github_web.py)
         from .github_http import build_app  # the server module imports this one
 
         self._server = ServerThread(build_app(self))
@@ -234,6 +236,22 @@ class FakeGitHub:
         return self.shapes.integration(self.app, self.ensure_user(self.app.owner))
 
     # --- setup ------------------------------------------------------------
+    def adopt_app(self, app: App, private_key_pem: bytes, public_key: Any) -> None:
+        """Play `app` from now on (the manifest flow registered it).
+
+        JWTs must then be signed with its key and name its id or client id;
+        installations and repositories stay as they are.
+        """
+        with self._lock:
+            self.app = app
+            self.app_id = app.id
+            self.app_slug = app.slug
+            self.client_id = app.client_id
+            self.private_key_pem = private_key_pem
+            self.public_key = public_key
+            self.bot_login = f"{app.slug}[bot]"
+            self.bot_user_id = self.add_user(self.bot_login, type="Bot")
+
     def add_user(self, login: str, *, type: str = "User") -> int:
         """Add (or retype) an account: User, Organization or Bot. Returns its id."""
         if type not in ("User", "Organization", "Bot"):

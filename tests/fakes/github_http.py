@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from .github_git import http_backend
 from .github_rest import DOCS, ApiError, Caller, Rest, auth_kind, basic_password, covers, has
+from .github_web import WEB_PATH
 
 if TYPE_CHECKING:
     from .github import FakeGitHub, Injection
@@ -146,6 +147,8 @@ def build_app(fake: FakeGitHub) -> Starlette:
                 return injected_response(request, injected, started, is_api)
         if is_api:
             return await api_call(request, raw, started)
+        if WEB_PATH.match(path):
+            return await web_call(request, raw, started)
         match = GIT_PATH.match(path)
         if match is not None:
             return await git_call(request, raw, started, match)
@@ -218,6 +221,20 @@ def build_app(fake: FakeGitHub) -> Starlette:
         }
         record(fake, request, status, kind, started, body=body)
         return json_response(status, data, response_headers)
+
+    async def web_call(request: Request, raw: bytes, started: float) -> Response:
+        """The App manifest flow's pages (github_web.py); the browser's cookies are not
+        checked: the fake's web visitor is always `fake.manifests.signed_in`."""
+        path, query = request.url.path, dict(request.query_params)
+        ctype = request.headers.get("content-type", "")
+
+        def run() -> tuple[int, str, dict[str, str]]:
+            with fake._lock:
+                return fake.manifests.handle(request.method, path, query, raw, ctype)
+
+        status, text, headers = await anyio.to_thread.run_sync(run)
+        record(fake, request, status, "web", started)
+        return Response(text, status_code=status, headers=headers)
 
     async def git_call(
         request: Request, raw: bytes, started: float, match: re.Match[str]

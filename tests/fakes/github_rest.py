@@ -559,6 +559,15 @@ def create_token(api: Rest, req: Req) -> Result:
     return ok(data, 201)
 
 
+@route("POST", r"/app-manifests/([^/]+)/conversions", "public")
+def convert_manifest(api: Rest, req: Req) -> Result:
+    """The App manifest flow's last step (github_web.py): the code, once, within its hour."""
+    data = api.fake.manifests.convert(req.params[0])
+    if data is None:
+        raise not_found()
+    return ok(data, 201)
+
+
 @route("GET", f"{REPO}/installation", "jwt")
 def repo_installation(api: Rest, req: Req) -> Result:
     repo = api.fake.find_repo(f"{req.params[0]}/{req.params[1]}")
@@ -1296,6 +1305,16 @@ def review_comment_of(api: Rest, req: Req, ident: str) -> Json:
 @route("GET", rf"{REPO}/pulls/comments/(\d+)", "repo", ("pull_requests", "read"))
 def get_review_comment(api: Rest, req: Req) -> Result:
     return ok(review_comment_of(api, req, req.params[2]))
+
+
+@route("PATCH", rf"{REPO}/pulls/comments/(\d+)", "repo", ("pull_requests", "write"))
+def update_review_comment(api: Rest, req: Req) -> Result:
+    comment = review_comment_of(api, req, req.params[2])
+    if comment["user"]["login"].lower() != api.fake.bot_login.lower():
+        raise forbidden()  # an App may edit only what it wrote
+    comment["body"] = get(req.body, "body", str, required=True)
+    comment["updated_at"] = iso()
+    return ok(comment)
 
 
 @route("POST", rf"{REPO}/pulls/(\d+)/comments/(\d+)/replies", "repo", ("pull_requests", "write"))

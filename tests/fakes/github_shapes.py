@@ -85,6 +85,8 @@ class App:
     permissions: dict[str, str]
     events: list[str]
     created_at: str
+    description: str | None = "Auto-Code bot (fake GitHub)"
+    external_url: str = ""  # the App's homepage; "" means the fake's web root
 
 
 @dataclass
@@ -226,8 +228,8 @@ class Shapes:
             node_id=node_id("Integration", app.id),
             owner=self.user(owner),
             name=app.name,
-            description="Auto-Code bot (fake GitHub)",
-            external_url=self.web,
+            description=app.description,
+            external_url=app.external_url or self.web,
             html_url=f"{self.web}/apps/{app.slug}",
             created_at=app.created_at,
             updated_at=app.created_at,

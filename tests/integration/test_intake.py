@@ -64,8 +64,25 @@ def test_a_repeated_delivery_makes_no_second_ticket(bot: tuple[str, Path]) -> No
     assert again.status_code == 200
     assert again.json() == {"ticket": first.json()["ticket"], "duplicate": True}
     assert len(rows(db)) == 1
-    other = send(url, "issues", labeled(), SECRET, delivery="another")
+    second_issue = labeled()
+    second_issue["issue"]["number"] = 2
+    other = send(url, "issues", second_issue, SECRET, delivery="another")
     assert other.status_code == 202 and len(rows(db)) == 2
+
+
+def test_the_label_and_a_bare_command_together_make_one_ticket(bot: tuple[str, Path]) -> None:
+    url, db = bot
+    first = send(url, "issues", labeled(), SECRET, delivery="label")
+    comment = json.loads((PAYLOADS / "issue_comment" / "created.json").read_text())
+    comment["issue"]["number"] = 1
+    comment["repository"] = labeled()["repository"]
+    comment["comment"]["body"] = "/opencode"
+    joined = send(url, "issue_comment", comment, SECRET, delivery="command")
+    assert first.status_code == 202 and joined.status_code == 200
+    assert joined.json()["ticket"] == first.json()["ticket"]
+    comment["comment"]["body"] = "/opencode and add a test"
+    asked = send(url, "issue_comment", comment, SECRET, delivery="command-2")
+    assert asked.status_code == 202 and len(rows(db)) == 2
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,10 @@ LEASE = 60.0
 
 
 def trigger(number: int = 1, repository: str = "octo/hello", **fields: Any) -> Trigger:
+    """A command with instructions: each makes its own ticket (bare ones coalesce)."""
     values: dict[str, Any] = {
-        "kind": "label",
+        "kind": "command",
+        "instructions": "Fix the bug.",
         "repository": repository,
         "clone_url": f"https://github.com/{repository}.git",
         "installation_id": 42,
@@ -612,8 +614,9 @@ def test_a_claim_that_hits_the_one_running_index_moves_on(pg_database: str) -> N
         ):
             writer.execute(
                 "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, number, "
-                "requested_by, state, created_at, lease_owner) "
-                "VALUES ('d-x', 'issues', 'label', 'octo/hello', 'x', 1, 'o', 'running', 1, 'x')"
+                "requested_by, state, created_at, lease_owner, lane) "
+                "VALUES ('d-x', 'issues', 'label', 'octo/hello', 'x', 1, 'o', 'running', 1, 'x', "
+                "'octo/hello#1')"
             )
             thread = threading.Thread(target=lambda: result.append(store.claim("w1", LEASE, 100.0)))
             thread.start()
@@ -632,3 +635,62 @@ def test_a_claim_that_hits_the_one_running_index_moves_on(pg_database: str) -> N
         assert store.get(first).state is TicketState.QUEUED  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_bare_request_joins_the_one_already_asked_for(store: Store) -> None:
+    """The label and `/opencode` with no new instructions arriving together make one run."""
+    label, created = store.add("d-1", "issues", trigger(1, kind="label", instructions=""))
+    assert created
+    bare, created = store.add("d-2", "issue_comment", trigger(1, instructions=""))
+    assert (bare, created) == (label, False)
+    assert claim(store).id == label
+    # still running: a bare command joins it too
+    assert store.add("d-3", "issue_comment", trigger(1, instructions="")) == (label, False)
+    # new instructions, a fresh session or another issue make their own ticket
+    asked, created = store.add("d-4", "issue_comment", trigger(1, instructions="Also add docs."))
+    assert created and asked != label
+    fresh, created = store.add(
+        "d-5", "issue_comment", trigger(1, instructions="", context={"fresh": True})
+    )
+    assert created and fresh not in (label, asked)
+    other, created = store.add("d-6", "issues", trigger(2, kind="label", instructions=""))
+    assert created
+    # once the run is over, the same bare request is a new run
+    store.finish(label, TicketState.SUCCEEDED, 200.0, conclusion="success")
+    again, created = store.add("d-7", "issue_comment", trigger(1, instructions=""))
+    assert created and again not in (label, asked, fresh, other)
+
+
+def test_control_tickets_neither_wait_nor_block(store: Store) -> None:
+    run, _ = store.add("d-1", "issues", trigger(1))
+    waiting, _ = store.add("d-2", "issue_comment", trigger(1, instructions="More."))
+    assert claim(store).id == run
+    cancel, _ = store.add("d-3", "issue_comment", trigger(1, kind="cancel", instructions=""))
+    helper, _ = store.add("d-4", "issue_comment", trigger(1, kind="help", instructions=""))
+    assert claim(store).id == cancel  # not behind the running ticket of its issue
+    assert claim(store).id == helper  # and the running cancel does not block it either
+    assert store.claim("w1", LEASE, 100.0) is None  # `waiting` still waits for `run`
+    store.finish(run, TicketState.CANCELLED, 150.0, conclusion="cancelled")
+    assert claim(store).id == waiting
+
+
+def test_a_cancel_request_reaches_the_running_ticket_only(store: Store) -> None:
+    run, _ = store.add("d-1", "issues", trigger(1))
+    queued, _ = store.add("d-2", "issues", trigger(2))
+    assert claim(store).id == run
+    assert store.cancel_requests([run, queued]) == {}
+    assert store.request_cancel(run, "alice") is True
+    assert store.request_cancel(queued + 1000, "alice") is False
+    assert store.cancel_requests([run, queued]) == {run: "alice"}
+    store.finish(run, TicketState.CANCELLED, 150.0, conclusion="cancelled")
+    assert store.cancel_requests([run]) == {}
+    assert store.request_cancel(run, "alice") is False  # over already
+
+
+def test_instructions_and_context_can_be_updated(store: Store) -> None:
+    ticket_id, _ = store.add("d-1", "issue_comment", trigger(1, kind="retry", instructions=""))
+    store.update(ticket_id, instructions="Again, with tests.", context={"retry_of": 7, "x": [1]})
+    ticket = store.get(ticket_id)
+    assert ticket is not None
+    assert ticket.instructions == "Again, with tests."
+    assert ticket.context == {"retry_of": 7, "x": [1]}

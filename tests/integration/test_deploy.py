@@ -1,0 +1,603 @@
+"""Deployment files: deploy/Dockerfile, deploy/compose.yaml, deploy/kubernetes/.
+
+The pure tests parse the files and hold them to the code: every variable
+handed to a bot container is a setting that bot/config.py reads, the required
+ones are set for web and worker, probes ask /healthz, and the clones' folder
+is mounted at one path on both sides.
+
+`test_compose_up_for_real` builds the bot's image from deploy/Dockerfile and
+brings deploy/compose.yaml up unchanged on the real engine (web, two workers,
+PostgreSQL), with its own `.env` in a temporary project directory
+(`--project-directory`), then sends a signed `ping` and reads /healthz.
+
+How this works on a machine that reaches no container registry and whose
+dockerd runs with `--iptables=false`:
+- Images the compose file names but we don't build (`postgres:16`) get a local
+  stand-in from tests/deploy_standins/ (Debian's PostgreSQL with an entrypoint
+  honouring POSTGRES_USER/PASSWORD/DB), unless a real one is already present.
+- Python packages: pip inside `docker build` cannot verify the proxy's CA that
+  only the host trusts, so the test fills the build context's deploy/wheels/
+  with `pip wheel` on the host (when the host's Python is the image's, 3.11)
+  and the Dockerfile installs from there with `--no-index`. With an empty
+  deploy/wheels/ the same Dockerfile installs from the index as usual.
+- Networking: measured with `--iptables=false`, compose's default bridge
+  network works as it is: the embedded DNS resolves service names, containers
+  reach each other over the bridge (the FORWARD policy stays ACCEPT), and a
+  published port bound to 127.0.0.1 works through docker-proxy. What does not
+  work is the way out (no NAT), which this test does not need. So no
+  `network_mode: host` override is used; the web port is published on
+  127.0.0.1 only (WEB_PUBLISH).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.paths import PAYLOADS, ROOT
+from tests.webhooks import send
+
+DEPLOY = ROOT / "deploy"
+COMPOSE = DEPLOY / "compose.yaml"
+ENV_EXAMPLE = DEPLOY / "env.example"
+KUBERNETES = DEPLOY / "kubernetes"
+STANDINS = ROOT / "tests" / "deploy_standins"
+BOT_IMAGE = "autocode-bot:latest"
+STANDIN_LABEL = "autocode.test-standin"
+
+# compose's own ${...} values: read by compose, never by the bot
+COMPOSE_VARIABLES = {"POSTGRES_PASSWORD", "DOCKER_GID", "WEB_PUBLISH"}
+REQUIRED = ("AUTOCODE_WEBHOOK_SECRET", "AUTOCODE_APP_ID", "AUTOCODE_DATABASE_URL")
+PRIVATE_KEY = ("AUTOCODE_PRIVATE_KEY", "AUTOCODE_PRIVATE_KEY_PATH")
+
+
+def settings_names() -> set[str]:
+    """Every setting the code reads: the AUTOCODE_* literals in bot/config.py, and DOCKER_HOST."""
+    source = (ROOT / "bot" / "config.py").read_text()
+    names = set(re.findall(r"\"(AUTOCODE_[A-Z0-9_]+)\"", source))
+    if '"DOCKER_HOST"' in source:
+        names.add("DOCKER_HOST")
+    return names
+
+
+def env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value
+    return values
+
+
+def compose_file() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def bot_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if str(service.get("image", "")).startswith("autocode-bot")
+    }
+
+
+def kubernetes_docs() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def pod_spec(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    for doc in docs:
+        if doc["kind"] == kind and doc["metadata"]["name"] == name:
+            spec: dict[str, Any] = doc["spec"]["template"]["spec"]
+            return spec
+    raise AssertionError(f"no {kind} {name} in deploy/kubernetes/")
+
+
+def container(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    for item in [*spec.get("initContainers", []), *spec["containers"]]:
+        if item["name"] == name:
+            return dict(item)
+    raise AssertionError(f"no container {name}")
+
+
+def container_env(docs: list[dict[str, Any]], item: dict[str, Any]) -> dict[str, str]:
+    """A container's variables: envFrom (ConfigMap, Secret) then env; valueFrom as '<ref>'."""
+    sources = {(d["kind"], d["metadata"]["name"]): d for d in docs if d["kind"] != "Kustomization"}
+    env: dict[str, str] = {}
+    for ref in item.get("envFrom", []):
+        if "configMapRef" in ref:
+            doc = sources[("ConfigMap", ref["configMapRef"]["name"])]
+            env.update(doc.get("data", {}))
+        else:
+            doc = sources[("Secret", ref["secretRef"]["name"])]
+            env.update(doc.get("stringData", {}) or doc.get("data", {}))
+    for var in item.get("env", []):
+        env[var["name"]] = str(var.get("value", "<ref>"))
+    return env
+
+
+def mounts(item: dict[str, Any]) -> dict[str, str]:
+    """mountPath → volume name."""
+    return {m["mountPath"]: m["name"] for m in item.get("volumeMounts", [])}
+
+
+# --- pure: the files against the code -------------------------------------------
+
+
+def test_the_settings_are_found_in_config_source() -> None:
+    names = settings_names()
+    for name in (*REQUIRED, *PRIVATE_KEY, "AUTOCODE_WORKDIR", "AUTOCODE_RUNNER_IMAGE"):
+        assert name in names
+    assert "DOCKER_HOST" in names
+
+
+def test_compose_hands_the_bot_only_settings_it_reads() -> None:
+    known = settings_names()
+    compose = compose_file()
+    services = bot_services(compose)
+    assert set(services) == {"web", "worker"}
+    example = env_file(ENV_EXAMPLE)
+    agent_vars = {n.strip() for n in example.get("AUTOCODE_AGENT_ENV", "").split(",") if n}
+    for name, service in services.items():
+        assert service.get("env_file") == ".env", name
+        unknown = set(service.get("environment", {})) - known
+        assert not unknown, f"{name} sets variables the bot never reads: {sorted(unknown)}"
+    unknown = set(example) - known - COMPOSE_VARIABLES - agent_vars
+    assert not unknown, f"env.example names variables nobody reads: {sorted(unknown)}"
+    substituted = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE.read_text()))
+    assert substituted - known <= COMPOSE_VARIABLES, substituted - known
+    assert set(example) >= COMPOSE_VARIABLES, "every compose variable is shown in env.example"
+
+
+def test_compose_sets_the_required_settings_and_the_shared_paths() -> None:
+    compose = compose_file()
+    example = env_file(ENV_EXAMPLE)
+    for name, service in bot_services(compose).items():
+        env = {**example, **service.get("environment", {})}
+        for required in REQUIRED:
+            assert env.get(required), f"{name} lacks {required}"
+        assert any(env.get(k) for k in PRIVATE_KEY), f"{name} lacks the App's private key"
+        assert "@postgres:5432/" in env["AUTOCODE_DATABASE_URL"]
+    web, worker = compose["services"]["web"], compose["services"]["worker"]
+    assert web["command"][:3] == ["autocode", "serve", "--no-workers"]
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+    assert worker["command"] == ["autocode", "worker"]
+    # scalable: nothing that exists once per host
+    assert "ports" not in worker and "container_name" not in worker
+    assert "/var/run/docker.sock:/var/run/docker.sock" in worker["volumes"]
+    workdir = worker["environment"]["AUTOCODE_WORKDIR"]
+    assert f"{workdir}:{workdir}" in worker["volumes"], "clones: the same path on both sides"
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"] == "postgres:16"
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    for name in ("web", "worker"):
+        assert compose["services"][name]["depends_on"]["postgres"]["condition"] == (
+            "service_healthy"
+        )
+
+
+def test_kubernetes_hands_the_bot_only_settings_it_reads() -> None:
+    known = settings_names()
+    docs = kubernetes_docs()
+    seen = 0
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        spec = doc["spec"]["template"]["spec"]
+        for item in [*spec.get("initContainers", []), *spec["containers"]]:
+            if not item["image"].startswith("autocode-bot"):
+                continue
+            seen += 1
+            unknown = set(container_env(docs, item)) - known
+            assert not unknown, (
+                f"{doc['metadata']['name']}/{item['name']} sets variables the bot never reads: "
+                f"{sorted(unknown)}"
+            )
+    assert seen >= 3  # web, worker, pull-runner
+
+
+def test_kubernetes_web_and_worker_are_complete() -> None:
+    docs = kubernetes_docs()
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "Secret", "ConfigMap", "Deployment", "Service", "StatefulSet"} <= kinds
+    web_spec = pod_spec(docs, "Deployment", "autocode-web")
+    worker_spec = pod_spec(docs, "Deployment", "autocode-worker")
+    web, worker = container(web_spec, "web"), container(worker_spec, "worker")
+    assert web["command"][:3] == ["autocode", "serve", "--no-workers"]
+    assert worker["command"] == ["autocode", "worker"]
+    for spec, item in ((web_spec, web), (worker_spec, worker)):
+        env = container_env(docs, item)
+        for required in REQUIRED:
+            assert env.get(required), f"{item['name']} lacks {required}"
+        key_path = env.get("AUTOCODE_PRIVATE_KEY_PATH", "")
+        assert key_path or env.get("AUTOCODE_PRIVATE_KEY"), f"{item['name']} lacks the key"
+        if key_path:
+            volume = mounts(item).get(str(Path(key_path).parent))
+            assert volume, f"{item['name']}: nothing is mounted at {Path(key_path).parent}"
+            secret = next(v for v in spec["volumes"] if v["name"] == volume)["secret"]
+            key_doc = next(
+                d
+                for d in docs
+                if d["kind"] == "Secret" and d["metadata"]["name"] == secret["secretName"]
+            )
+            assert Path(key_path).name in key_doc["stringData"]
+    # probes on /healthz, at the port the container listens on
+    port = web["ports"][0]
+    for probe in ("readinessProbe", "livenessProbe"):
+        get = web[probe]["httpGet"]
+        assert get["path"] == "/healthz"
+        assert get["port"] in (port["containerPort"], port["name"])
+    service = next(
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "autocode-web"
+    )
+    web_labels = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "autocode-web"
+    )["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"] == web_labels
+    assert service["spec"]["ports"][0]["targetPort"] in (port["containerPort"], port["name"])
+    # the worker's engine: a Unix socket shared with the sidecar, and the clones
+    # at one path for the worker and for the engine that bind-mounts them
+    env = container_env(docs, worker)
+    docker_host = env["DOCKER_HOST"]
+    workdir = env["AUTOCODE_WORKDIR"]
+    dind = container(worker_spec, "dind")
+    assert dind.get("restartPolicy") == "Always", "dind runs as a native sidecar"
+    assert docker_host.startswith("unix://")
+    socket_dir = str(Path(docker_host.removeprefix("unix://")).parent)
+    assert mounts(worker)[socket_dir] == mounts(dind)[socket_dir]
+    assert mounts(worker)[workdir] == mounts(dind)[workdir]
+    assert f"--host={docker_host}" in dind["args"]
+    pull = container(worker_spec, "pull-runner")
+    assert container_env(docs, pull)["DOCKER_HOST"] == docker_host
+
+
+def test_the_image_listens_on_8000_and_checks_healthz() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^FROM debian:bookworm-slim\b", dockerfile, re.M)
+    assert re.search(r"^EXPOSE 8000$", dockerfile, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n.*/healthz", dockerfile, re.M)
+    assert re.search(r"^USER autocode$", dockerfile, re.M)
+    assert 'CMD ["autocode", "serve", "--host", "0.0.0.0", "--port", "8000"]' in dockerfile
+
+
+# --- docker-compose itself -------------------------------------------------------
+
+
+def compose_command() -> list[str]:
+    """docker-compose (Debian's package, 1.29) or the `docker compose` plugin."""
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        done = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if done.returncode == 0:
+            return ["docker", "compose"]
+    pytest.fail(
+        "these tests need Docker Compose: `apt-get install docker-compose` (.ci/run does)",
+        pytrace=False,
+    )
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for compose: none of ours, so only the project's .env counts."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUTOCODE_", "POSTGRES_", "COMPOSE_")) and k not in COMPOSE_VARIABLES
+    }
+
+
+def run(cmd: list[str], *, timeout: float = 300, cwd: Path = ROOT) -> str:
+    done = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"`{' '.join(cmd)}` exited {done.returncode}:\n{(done.stdout + done.stderr)[-4000:]}"
+    )
+    return done.stdout
+
+
+def test_compose_config_is_valid(tmp_path: Path) -> None:
+    shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
+    out = run(
+        [*compose_command(), "-f", str(COMPOSE), "--project-directory", str(tmp_path), "config"],
+        timeout=60,
+    )
+    config = yaml.safe_load(out)
+    assert set(config["services"]) == {"web", "worker", "postgres"}
+    web, worker = config["services"]["web"], config["services"]["worker"]
+    assert [p["target"] for p in web["ports"]] == [8000]
+    url = web["environment"]["AUTOCODE_DATABASE_URL"]
+    assert url == "postgresql://autocode:change-me-as-well@postgres:5432/autocode"
+    assert worker["environment"]["AUTOCODE_WEBHOOK_SECRET"] == "change-me"  # from env_file
+    binds = {
+        (v["source"], v["target"]) if isinstance(v, dict) else tuple(v.split(":")[:2])
+        for v in worker["volumes"]
+    }
+    assert ("/var/lib/autocode/work", "/var/lib/autocode/work") in binds
+    assert ("/var/run/docker.sock", "/var/run/docker.sock") in binds
+
+
+# --- the real thing --------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def docker_socket() -> Path:
+    host = os.environ.get("DOCKER_HOST", "")
+    path = Path(host.removeprefix("unix://")) if host.startswith("unix://") else None
+    path = path or Path("/var/run/docker.sock")
+    if not path.exists():
+        pytest.fail(
+            f"this test mounts the engine's socket into the workers; {path} is missing "
+            "(start dockerd, as .ci/run does)",
+            pytrace=False,
+        )
+    return path
+
+
+def build_context(dest: Path) -> Path:
+    """The repository's files the image needs, with deploy/wheels/ filled when it can be."""
+    skip = shutil.ignore_patterns("__pycache__", "*.whl", ".env", "*.pem")
+    for name in ("bot", "deploy"):
+        shutil.copytree(ROOT / name, dest / name, ignore=skip)
+    for name in ("pyproject.toml", "README.md", "Dockerfile.runner", ".dockerignore"):
+        shutil.copy(ROOT / name, dest / name)
+    if sys.version_info[:2] == (3, 11):  # the image's Python (Debian bookworm)
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        requirements = dest / "requirements.txt"
+        requirements.write_text("\n".join(project["dependencies"]) + "\n")
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "-w",
+                str(dest / "deploy" / "wheels"),
+                "hatchling",
+                "-r",
+                str(requirements),
+            ],
+            timeout=300,
+        )
+    return dest
+
+
+def image_id(tag: str) -> str:
+    done = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def ensure_standins() -> None:
+    """postgres:16 from tests/deploy_standins unless a real one is there already."""
+    done = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", "postgres:16"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    labels = json.loads(done.stdout or "null") if done.returncode == 0 else None
+    if done.returncode == 0 and STANDIN_LABEL not in (labels or {}):
+        return  # the official image: use it
+    run(
+        [
+            "docker",
+            "build",
+            "--network",
+            "host",
+            "--label",
+            f"{STANDIN_LABEL}=postgres",
+            "-t",
+            "postgres:16",
+            str(STANDINS / "postgres"),
+        ],
+        timeout=600,
+    )
+
+
+def app_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return pem.replace("\n", "\\n")  # one line in .env, as env.example shows
+
+
+@pytest.fixture
+def project(tmp_path: Path, docker_runner: object) -> Iterator[tuple[list[str], str, Path]]:
+    """deploy/compose.yaml up on the real engine; always taken down with its volume."""
+    if not shutil.which("docker"):
+        pytest.fail("this test needs the docker CLI (Debian's docker.io)", pytrace=False)
+    sock = docker_socket()
+    compose = compose_command()
+    ensure_standins()
+    context = build_context(tmp_path / "context")
+    before = image_id(BOT_IMAGE)
+    run(
+        [
+            "docker",
+            "build",
+            "--network",
+            "host",
+            "-f",
+            str(context / "deploy" / "Dockerfile"),
+            "-t",
+            BOT_IMAGE,
+            str(context),
+        ],
+        timeout=900,
+    )
+    if before and before != image_id(BOT_IMAGE):  # the previous build, now untagged
+        subprocess.run(["docker", "rmi", before], capture_output=True, check=False)
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    if os.getuid() == 0:
+        os.chown(workdir, 1000, 1000)  # the bot's user in the image
+    else:
+        workdir.chmod(0o777)
+    directory = tmp_path / "project"
+    directory.mkdir()
+    port = free_port()
+    secret = f"deploy-test-{uuid.uuid4().hex}"
+    password = f"pw-{uuid.uuid4().hex[:12]}"
+    (directory / ".env").write_text(
+        "\n".join(
+            [
+                f"AUTOCODE_WEBHOOK_SECRET={secret}",
+                "AUTOCODE_APP_ID=1",
+                f"AUTOCODE_PRIVATE_KEY={app_key()}",
+                "AUTOCODE_GITHUB_API_URL=http://127.0.0.1:9",
+                "AUTOCODE_LEASE_SECONDS=10",
+                f"AUTOCODE_DATABASE_URL=postgresql://autocode:{password}@postgres:5432/autocode",
+                f"POSTGRES_PASSWORD={password}",
+                f"AUTOCODE_WORKDIR={workdir}",
+                f"DOCKER_GID={sock.stat().st_gid}",
+                f"WEB_PUBLISH=127.0.0.1:{port}",
+            ]
+        )
+        + "\n"
+    )
+    name = f"autocode-deploy-{uuid.uuid4().hex[:8]}"
+    cmd = [*compose, "-p", name, "-f", str(COMPOSE), "--project-directory", str(directory)]
+    try:
+        run([*cmd, "up", "-d", "--no-build", "--scale", "worker=2"], timeout=300)
+        yield cmd, f"http://127.0.0.1:{port}", workdir
+    except BaseException:
+        logs = subprocess.run(
+            [*cmd, "logs", "--no-color", "--tail", "40"],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        sys.stderr.write(logs.stdout[-6000:])
+        raise
+    finally:
+        subprocess.run(
+            [*cmd, "down", "-v", "--remove-orphans", "-t", "10"],
+            env=clean_env(),
+            capture_output=True,
+            check=False,
+            timeout=180,
+        )
+
+
+def wait_healthy(url: str, cmd: list[str], seconds: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{url}/healthz", timeout=5)
+            if response.status_code == 200:
+                data: dict[str, Any] = response.json()
+                if data.get("database") == "ok":
+                    return data
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(1)
+    logs = subprocess.run(
+        [*cmd, "logs", "--no-color", "--tail", "40"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    raise AssertionError(f"web never became healthy at {url} ({last}):\n{logs.stdout[-4000:]}")
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
+def test_compose_up_for_real(project: tuple[list[str], str, Path]) -> None:
+    cmd, url, workdir = project
+    health = wait_healthy(url, cmd)
+    assert health["database"] == "ok"
+
+    env = env_file(Path(cmd[cmd.index("--project-directory") + 1]) / ".env")
+    ping = json.loads((PAYLOADS / "ping" / "ping.json").read_text())
+    response = send(url, "ping", ping, env["AUTOCODE_WEBHOOK_SECRET"])
+    assert response.status_code == 200, response.text
+    assert send(url, "ping", ping, "not-the-secret").status_code == 401
+
+    # every service up; the workers reach the engine through the mounted socket
+    # and write clones where the engine (on this host) finds them, at one path
+    states = {}
+    for service in ("web", "worker", "postgres"):
+        ids = run([*cmd, "ps", "-q", service], timeout=60).split()
+        states[service] = [
+            run(["docker", "inspect", "-f", "{{.State.Status}} {{.RestartCount}}", cid]).strip()
+            for cid in ids
+        ]
+    assert states == {
+        "web": ["running 0"],
+        "worker": ["running 0", "running 0"],
+        "postgres": ["running 0"],
+    }, states
+    for index in ("1", "2"):
+        out = run(
+            [
+                *cmd,
+                "exec",
+                "-T",
+                "--index",
+                index,
+                "worker",
+                "python3",
+                "-c",
+                "import docker; print(docker.from_env().ping())",
+            ],
+            timeout=60,
+        )
+        assert out.strip() == "True"
+    run(
+        [*cmd, "exec", "-T", "worker", "sh", "-c", 'echo clone > "$AUTOCODE_WORKDIR/probe"'],
+        timeout=60,
+    )
+    assert (workdir / "probe").read_text() == "clone\n"
+    logs = run([*cmd, "logs", "--no-color", "worker"], timeout=60)
+    assert "Docker engine unreachable" not in logs, logs[-3000:]
