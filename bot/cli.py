@@ -1,4 +1,4 @@
-"""`autocode`: serve, worker, runner build."""
+"""`autocode`: serve, worker, runner build, setup, doctor."""
 
 from __future__ import annotations
 
@@ -117,6 +117,56 @@ def cmd_runner_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    import os
+
+    from .setup import SetupOptions, run_setup
+
+    environ = load_environ()
+    settings = Settings.from_environ(environ)
+    configure(settings.log_level, settings.log_json)
+    options = SetupOptions.build(
+        github_url=settings.github_url,
+        api_url=settings.github_api_url,
+        public_url=settings.public_url,
+        webhook_url=args.webhook_url,
+        name=args.name,
+        org=args.org,
+        env_file=args.env_file,
+        host=args.host,
+        port=args.port,
+    )
+    if settings.app_id:
+        _say(f"note: the settings name App {settings.app_id} already; setup replaces it")
+
+    def ready(url: str) -> None:
+        _say(f"Open {url} in a browser signed in to {settings.github_url} to create the App.")
+
+    written = run_setup(options, os.environ, ready)
+    creds = written.credentials
+    _say(f"GitHub App {creds.slug} (id {creds.app_id}) created.")
+    _say(f"Credentials written to {written.env_file}, its key to {written.key_file}.")
+    for name in written.shadowed:
+        _say(f"warning: {name} is set in the environment and wins over {written.env_file}")
+    _say(f"Install it on your repositories: {creds.install_url}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from .doctor import run_checks
+
+    checks = run_checks(load_environ())
+    if args.json:
+        sys.stdout.write(json.dumps([c.as_json() for c in checks], indent=2) + "\n")
+    else:
+        for check in checks:
+            for line in check.lines():
+                _say(line)
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def parser() -> argparse.ArgumentParser:
     from .runner.image import OPENCODE_VERSION
 
@@ -138,6 +188,19 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--tag", default="", help="image tag (default AUTOCODE_RUNNER_IMAGE)")
     build.add_argument("--opencode-version", default=OPENCODE_VERSION)
     build.set_defaults(func=cmd_runner_build)
+
+    setup = sub.add_parser("setup", help="create the GitHub App (manifest flow), write .env")
+    setup.add_argument("--org", default="", help="create it for this organization")
+    setup.add_argument("--host", default="127.0.0.1", help="where the local setup page listens")
+    setup.add_argument("--port", type=int, default=3000, help="its port (0: any free port)")
+    setup.add_argument("--webhook-url", default="", help="default AUTOCODE_PUBLIC_URL/webhook")
+    setup.add_argument("--name", default="", help="the App's name (editable on GitHub)")
+    setup.add_argument("--env-file", default=".env", help="where the credentials are written")
+    setup.set_defaults(func=cmd_setup)
+
+    doctor = sub.add_parser("doctor", help="check settings, GitHub App, database, Docker, LLM")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.set_defaults(func=cmd_doctor)
     return top
 
 
