@@ -91,6 +91,7 @@ class Settings:
     workdir: str = "./autocode-work"
     public_url: str = ""
     lease_seconds: int = 60
+    shutdown_grace: int = 30
     max_attempts: int = 2
     log_level: str = "INFO"
     log_json: bool = False
@@ -168,6 +169,7 @@ class Settings:
             workdir=environ.get("AUTOCODE_WORKDIR", "").strip() or "./autocode-work",
             public_url=environ.get("AUTOCODE_PUBLIC_URL", "").strip().rstrip("/"),
             lease_seconds=_int(environ, "AUTOCODE_LEASE_SECONDS", 60, minimum=2),
+            shutdown_grace=_int(environ, "AUTOCODE_SHUTDOWN_GRACE", 30, minimum=0),
             max_attempts=_int(environ, "AUTOCODE_MAX_ATTEMPTS", 2, minimum=1),
             log_level=(environ.get("AUTOCODE_LOG_LEVEL", "").strip() or "INFO").upper(),
             log_json=_bool(environ, "AUTOCODE_LOG_JSON", False),

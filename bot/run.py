@@ -102,6 +102,8 @@ class Deps:
     clock: Callable[[], float]
     announce: Callable[[Ticket, RepoClient], Any]  # tell tickets queued behind this one
     cancelled_by: Callable[[int], str | None]
+    worker_id: str = ""
+    store_key: str = ""
 
 
 class Run:
@@ -272,6 +274,12 @@ class Run:
             return
 
         files = await asyncio.to_thread(workspace.changes)
+        if not files and target.existing and target.pull is None:
+            # an earlier attempt pushed the branch and was lost before its PR
+            pushed = await self._unreported_branch(target)
+            if pushed:
+                await self._open_pull(target, pushed, result)
+                return
         if not files:
             common.pop("output_tail")
             outcome = Outcome(
@@ -322,6 +330,22 @@ class Run:
             await self.conclude(outcome)
             return
 
+        await self._open_pull(target, files, result)
+
+    async def _unreported_branch(self, target: Target) -> list[str]:
+        """The files an earlier attempt pushed to the branch when no pull request shows them."""
+        if await self.gh.find_pull(target.branch) is not None:
+            return []
+        base_sha = await self.gh.branch_sha(target.base)
+        if base_sha is None or base_sha == target.start_sha:
+            return []
+        files = self.ticket.files_changed
+        return list(files) if files else [f"(changes already on {target.branch})"]
+
+    async def _open_pull(self, target: Target, files: list[str], result: RunResult) -> None:
+        ticket, progress = self.ticket, self.progress
+        usage = result.usage
+        elapsed = self._now() - progress.started
         mark = time.monotonic()
         draft = Outcome(Conclusion.SUCCESS, "", files=files, usage=usage, seconds=elapsed)
         pr_body = render.pr_body(ticket.number, draft, result.final_text)
@@ -472,6 +496,8 @@ class Run:
             idle_timeout=settings.idle_timeout,
             user=container_user(),
             workspace_read_only=self.ask,
+            worker=self.deps.worker_id,
+            store=self.deps.store_key,
         )
 
     # -- reporting -------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -36,6 +37,7 @@ log = logging.getLogger("bot.worker")
 ALLOWED_ROLES = frozenset({"admin", "maintain", "write"})
 WORK_KINDS = frozenset({"label", "command", "ask", "retry", "rerequest"})
 ANNOUNCE_EVERY = 2.0  # seconds between looks for tickets waiting behind a run
+SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
 
 
 class Worker:
@@ -62,6 +64,9 @@ class Worker:
         self._cancelled_by: dict[int, str] = {}
         self._announced: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._swept = 0.0
+        # names the database on container labels, never revealing its URL
+        self.store_key = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
         self.docker_ok = True
 
     # -- the loop ------------------------------------------------------------
@@ -83,10 +88,17 @@ class Worker:
         return list(self._cancels)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Claim and run tickets until `stop`; then shut down gracefully.
+
+        Running tickets get `AUTOCODE_SHUTDOWN_GRACE` seconds to finish; those
+        still running then are stopped and handed back to the queue (not
+        failed, not reported), for this or another worker to run again.
+        """
         log.info("worker started", extra={"worker": self.worker_id})
         while not stop.is_set():
             await self._recover()
             await self._poll_cancels()
+            await self._sweep()
             while len(self._tasks) < self.settings.max_parallel and not stop.is_set():
                 if not await self._docker_ready():
                     break
@@ -102,8 +114,52 @@ class Worker:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if not self._tasks:
+            return
+        log.info(
+            "stopping: waiting for running tickets",
+            extra={"tickets": self.running, "grace": self.settings.shutdown_grace},
+        )
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self.settings.shutdown_grace)
+        for task in pending:
+            task.cancel()  # process() hands the ticket back to the queue
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _sweep(self) -> None:
+        """Remove agent containers of runs that are over or whose worker is gone.
+
+        A container is kept while the store says its ticket runs under the
+        worker named on its label (another live worker on the same engine
+        included); this worker's own are kept while it runs them.
+        """
+        now = time.monotonic()
+        # a dead run's lease must expire before its container is disowned: look that often
+        every = min(SWEEP_EVERY, max(2.0, float(self.settings.lease_seconds)))
+        if self._swept and now - self._swept < every:
+            return
+        self._swept = now
+
+        def keep(ticket_id: int, worker: str) -> bool:
+            if worker == self.worker_id:
+                return ticket_id in self._cancels
+            ticket = self.store.get(ticket_id) if ticket_id else None
+            return (
+                ticket is not None
+                and ticket.state is TicketState.RUNNING
+                and ticket.lease_owner == worker
+            )
+
+        try:
+            removed = await asyncio.to_thread(self.runner.remove_orphans, self.store_key, keep)
+        except Exception:  # Docker or the store down: the next sweep retries
+            log.warning("orphan sweep failed", exc_info=True)
+            return
+        if removed:
+            log.info("removed containers of dead runs", extra={"tickets": removed})
 
     async def drain(self) -> None:
         if self._tasks:
@@ -162,6 +218,11 @@ class Worker:
         log.info("ticket started", extra={**context, "kind": ticket.kind})
         try:
             await self._process(ticket, cancel)
+        except asyncio.CancelledError:
+            # shutdown past its grace period: the ticket goes back to the queue
+            await asyncio.to_thread(self.store.release, ticket.id, self.worker_id)
+            log.info("ticket handed back", extra=context)
+            raise
         except Exception:
             log.exception("ticket crashed", extra=context)
             await asyncio.to_thread(
@@ -239,6 +300,8 @@ class Worker:
             clock=self.clock,
             announce=self._announce_waiting,
             cancelled_by=self._cancelled_by.get,
+            worker_id=self.worker_id,
+            store_key=self.store_key,
         )
         await Run(deps, ticket, gh, reporter, cancel).execute()
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +28,15 @@ from .errors import WorkspaceError
 log = logging.getLogger("bot.workspace")
 
 GIT_TIMEOUT = 600
+GIT_RETRIES = 3  # more tries of clone and push after a transient server or network error
+# git's words for a failure that may pass: a 5xx, a dropped connection. A 401/403/404
+# or a rejected push is final.
+TRANSIENT = re.compile(
+    r"returned error: 5\d\d|RPC failed; HTTP 5|unexpected disconnect|early EOF"
+    r"|Connection (?:refused|reset|timed out)|Could not resolve host|remote end hung up"
+    r"|Operation timed out|gnutls_handshake|SSL_ERROR",
+    re.IGNORECASE,
+)
 
 
 def redact(text: str, *secrets: str) -> str:
@@ -114,6 +125,24 @@ class Workspace:
             raise WorkspaceError(f"git {args[0]} failed: {message}")
         return done.stdout
 
+    def git_retrying(self, *args: str, token: str, before: Callable[[], None] | None = None) -> str:
+        """`git` for network steps: retried with backoff while the failure looks transient."""
+        for attempt in range(GIT_RETRIES + 1):
+            if before is not None:
+                before()
+            try:
+                return self.git(*args, token=token)
+            except WorkspaceError as exc:
+                if attempt == GIT_RETRIES or not TRANSIENT.search(exc.message):
+                    raise
+                wait = 2.0**attempt
+                log.warning(
+                    "git failed; retrying",
+                    extra={"step": args[0], "retry": attempt + 1, "seconds": wait},
+                )
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
     # -- steps -------------------------------------------------------------
     def clone(self, token: str, base_branch: str, branch: str, existing: bool) -> str:
         """Clone `base_branch` shallowly and check out `branch`; return the start commit.
@@ -121,11 +150,14 @@ class Workspace:
         When `existing` the branch is already on the remote: work continues on top
         of it, so the later push is a fast-forward.
         """
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        self.root.mkdir(parents=True)
+
+        def fresh() -> None:
+            if self.root.exists():
+                shutil.rmtree(self.root)
+            self.root.mkdir(parents=True)
+
         start = branch if existing else base_branch
-        self.git(
+        self.git_retrying(
             "clone",
             "--quiet",
             "--depth",
@@ -139,6 +171,7 @@ class Workspace:
             self.clone_url,
             str(self.work_tree),
             token=token,
+            before=fresh,
         )
         # the work tree's `.git` pointer file is not needed: the host names the git dir.
         pointer = self.work_tree / ".git"
@@ -182,7 +215,8 @@ class Workspace:
 
     def push(self, token: str, branch: str) -> None:
         """Push HEAD to `branch`: never forced, never another branch."""
-        self.git(
+        # safe to repeat: never forced, always the same commit
+        self.git_retrying(
             "push",
             "--quiet",
             "--porcelain",

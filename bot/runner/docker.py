@@ -18,6 +18,8 @@ from ..errors import DockerUnavailable, RunnerError, RunnerImageMissing
 log = logging.getLogger("bot.runner")
 
 LABEL = "autocode.ticket"
+WORKER_LABEL = "autocode.worker"
+STORE_LABEL = "autocode.store"
 AGENT_HOME = "/home/agent"
 WORKSPACE = "/workspace"
 
@@ -47,6 +49,8 @@ class ContainerSpec:
     idle_timeout: float = 300.0
     user: str = "1000:1000"
     workspace_read_only: bool = False  # ask mode: the agent reads, nothing is pushed
+    worker: str = ""  # the worker that runs it: the orphan sweep asks the store about it
+    store: str = ""  # which ticket store it belongs to: a sweep touches only its own
 
     def create_kwargs(self) -> dict[str, Any]:
         """The Docker SDK arguments: non-root, no capabilities, read-only root, limits."""
@@ -79,7 +83,12 @@ class ContainerSpec:
             "pids_limit": self.pids,
             "network_mode": network,
             "init": True,
-            "labels": {LABEL: str(self.ticket_id), "autocode.role": "agent"},
+            "labels": {
+                LABEL: str(self.ticket_id),
+                WORKER_LABEL: self.worker,
+                STORE_LABEL: self.store,
+                "autocode.role": "agent",
+            },
             "detach": True,
             "stdin_open": False,
             "tty": False,
@@ -157,18 +166,32 @@ class DockerRunner:
         )
         return [c.id for c in containers]
 
-    def remove_orphans(self, keep: Callable[[int], bool]) -> int:
-        """Remove agent containers whose ticket is not running here any more."""
-        removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": LABEL}):
+    def remove_orphans(self, store: str, keep: Callable[[int, str], bool]) -> list[int]:
+        """Remove the agent containers of `store` that `keep(ticket_id, worker_id)` disowns.
+
+        Only containers labelled with this store are looked at: other bots
+        sharing the engine with another database are left alone.
+        """
+        import docker.errors
+
+        removed: list[int] = []
+        try:
+            containers = self.client.containers.list(
+                all=True, filters={"label": [LABEL, f"{STORE_LABEL}={store}"]}
+            )
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
+        for container in containers:
+            labels = container.labels or {}
             try:
-                ticket = int(container.labels.get(LABEL, "0"))
+                ticket = int(labels.get(LABEL, "0"))
             except ValueError:
                 ticket = 0
-            if not keep(ticket):
-                with contextlib.suppress(Exception):
-                    container.remove(force=True)
-                    removed += 1
+            if keep(ticket, str(labels.get(WORKER_LABEL, ""))):
+                continue
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+                removed.append(ticket)
         return removed
 
     async def run(

@@ -10,6 +10,11 @@ tools takes the next step of the script: a tool call (finish_reason
 `tool_calls`), a text answer (`stop`), a hang (the answer never comes until
 `release()`), or an HTTP error. When the script runs out the model answers
 "Done.". Every request body is kept in `requests` to assert on.
+
+When several runs share the server at once, one queue of steps cannot say
+which run gets which step: set `on_tools` to a function of the request body
+that returns the step (e.g. from the prompt, or from whether a tool result
+is already in the messages); returning None falls back to the script.
 """
 
 from __future__ import annotations
@@ -87,6 +92,8 @@ class ScriptedLLM:
         self._released = threading.Event()
         self._ids = itertools.count(1)
         self.on_request: Callable[[dict[str, Any]], None] | None = None
+        # picks the step of a request that offers tools from its body; None: the script
+        self.on_tools: Callable[[dict[str, Any]], Step | None] | None = None
         self._server = ServerThread(self._app())
         self.url = self._server.url
         self.base_url = f"{self.url}/v1"
@@ -181,6 +188,13 @@ class ScriptedLLM:
         return seen
 
     def _next(self, body: dict[str, Any]) -> Step:
+        picker = self.on_tools
+        if picker is not None and body.get("tools"):
+            with self._lock:
+                sticky = self._sticky
+            chosen = picker(body) if sticky is None else None
+            if chosen is not None:
+                return chosen
         with self._lock:
             if self._sticky is not None:
                 return self._sticky
