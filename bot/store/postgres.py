@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import StoreError
 from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
 from .base import UPDATABLE, LogLine, column_value
-from .rows import COLUMNS, migrations, ticket_from_row
+from .rows import COLUMNS, FAIR_ORDER, migrations, ticket_from_row
 
 log = logging.getLogger(__name__)
 
@@ -314,10 +314,10 @@ class PostgresStore:
         with self._tx("claim a ticket") as conn:
             for _ in range(CLAIM_ATTEMPTS):
                 candidate = conn.execute(
-                    "SELECT id FROM tickets t WHERE state = 'queued' "
+                    "SELECT id FROM tickets t WHERE state = 'queued' "  # noqa: S608 (constants only)
                     "AND NOT EXISTS (SELECT 1 FROM tickets o WHERE o.lane = t.lane "
                     "AND (o.state = 'running' OR (o.state = 'queued' AND o.id < t.id))) "
-                    "ORDER BY id LIMIT 1 FOR UPDATE OF t SKIP LOCKED"
+                    f"{FAIR_ORDER} LIMIT 1 FOR UPDATE OF t SKIP LOCKED"
                 ).fetchone()
                 if candidate is None:
                     return None

@@ -22,6 +22,14 @@ COLUMNS = (
 )
 
 
+# The claim order: the repository with the fewest runs going first, then the oldest
+# ticket. One busy repository cannot take every slot while others wait.
+FAIR_ORDER = (
+    "ORDER BY (SELECT count(*) FROM tickets b "
+    "WHERE b.state = 'running' AND b.repository = t.repository), t.id"
+)
+
+
 def migrations(dialect: str) -> list[tuple[int, str]]:
     """The numbered schema files of a dialect, in order."""
     folder = resources.files("bot.store") / "schema" / dialect

@@ -20,7 +20,7 @@ from ..errors import StoreError
 from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
 from .base import UPDATABLE, LogLine, column_value
 from .rows import COLUMNS as _COLUMNS
-from .rows import migrations, ticket_from_row
+from .rows import FAIR_ORDER, migrations, ticket_from_row
 
 __all__ = ["SQLiteStore", "migrations", "ticket_from_row"]
 
@@ -185,8 +185,7 @@ class SQLiteStore:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM tickets t WHERE state = 'queued' "  # noqa: S608
                 "AND NOT EXISTS (SELECT 1 FROM tickets r WHERE r.state = 'running' "
-                "AND r.lane = t.lane) "
-                "ORDER BY id LIMIT 1"
+                f"AND r.lane = t.lane) {FAIR_ORDER} LIMIT 1"
             ).fetchone()
             if row is None:
                 return None

@@ -154,9 +154,10 @@ def test_jwt_with_client_id_as_issuer(fake: FakeGitHub) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"exp": time.time() - 10, "iat": time.time() - 300}, "'Expiration time'"),
-        ({"iat": time.time() + 300, "exp": time.time() + 500}, "'Issued at'"),
-        ({"iat": time.time() - 60, "exp": time.time() + 3600}, "too far in the future"),
+        # iat / exp are seconds from the moment the test runs (not when it is collected)
+        ({"exp": -10, "iat": -300}, "'Expiration time'"),
+        ({"iat": 300, "exp": 500}, "'Issued at'"),
+        ({"iat": -60, "exp": 3600}, "too far in the future"),
         ({"iss": "999"}, "could not be decoded"),
         (
             {"key": rsa.generate_private_key(public_exponent=65537, key_size=2048)},
@@ -165,6 +166,7 @@ def test_jwt_with_client_id_as_issuer(fake: FakeGitHub) -> None:
     ],
 )
 def test_jwt_rejected(fake: FakeGitHub, kwargs: dict[str, Any], message: str) -> None:
+    kwargs = {k: time.time() + v if k in ("iat", "exp") else v for k, v in kwargs.items()}
     key = kwargs.pop("key", None)
     if key is not None:
         key = key.private_bytes(

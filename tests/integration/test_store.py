@@ -209,8 +209,8 @@ def test_claim_skips_an_issue_that_already_has_a_running_ticket(store: Store) ->
     b1, _ = store.add("d-3", "issues", trigger(2))
     other_repo, _ = store.add("d-4", "issues", trigger(1, repository="octo/other"))
     assert claim(store).id == a1
+    assert claim(store).id == other_repo  # same number, another repository (and idle)
     assert claim(store).id == b1  # a2 waits behind a1 of the same issue
-    assert claim(store).id == other_repo  # same number, another repository
     assert store.claim("w1", LEASE, 100.0) is None
     store.finish(a1, TicketState.SUCCEEDED, 150.0, conclusion="success")
     assert claim(store).id == a2
@@ -694,3 +694,11 @@ def test_instructions_and_context_can_be_updated(store: Store) -> None:
     assert ticket is not None
     assert ticket.instructions == "Again, with tests."
     assert ticket.context == {"retry_of": 7, "x": [1]}
+
+
+def test_a_busy_repository_does_not_starve_the_others(store: Store) -> None:
+    busy = [store.add(f"a-{n}", "issues", trigger(n, repository="octo/busy"))[0] for n in range(5)]
+    quiet, _ = store.add("b-1", "issues", trigger(1, repository="octo/quiet"))
+    assert claim(store).id == busy[0]
+    assert claim(store).id == quiet  # before busy[1], though younger
+    assert claim(store).id == busy[1]
