@@ -52,6 +52,7 @@ def build_app(
     settings: Settings, *, store: TicketStore | None = None, workers: bool = True
 ) -> Starlette:
     """The ASGI app: webhook, health, JSON API; in-process workers unless `workers` is False."""
+    owns_store = store is None
     store = store or open_store(settings)
     worker = build_worker(settings, store) if workers else None
     runner = worker.runner if worker else DockerRunner(settings.docker_host)
@@ -128,6 +129,8 @@ def build_app(
             if task is not None:
                 with contextlib.suppress(Exception):
                     await task
+            if owns_store:
+                store.close()
 
     return Starlette(
         routes=[

@@ -82,9 +82,26 @@ def llm() -> Iterator[ScriptedLLM]:
         yield server
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every end-to-end test runs on both stores: a SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'autocode.db'}"
+        return
+    from tests.pg import create_database, drop_database
+
+    url = create_database(request.getfixturevalue("postgres_url"))
+    yield url
+    drop_database(url)
+
+
 @pytest.fixture
 def make_bot(
-    tmp_path: Path, github: FakeGitHub, llm: ScriptedLLM, docker_runner: DockerRunner
+    tmp_path: Path,
+    github: FakeGitHub,
+    llm: ScriptedLLM,
+    docker_runner: DockerRunner,
+    database_url: str,
 ) -> Iterator[Callable[..., Bot]]:
     started: list[ServerThread] = []
     recorder = Recorder()
@@ -98,7 +115,7 @@ def make_bot(
             "AUTOCODE_APP_ID": str(github.app_id),
             "AUTOCODE_PRIVATE_KEY": github.private_key_pem.decode(),
             "AUTOCODE_GITHUB_API_URL": github.api_url,
-            "AUTOCODE_DATABASE_URL": f"sqlite:///{tmp_path / 'autocode.db'}",
+            "AUTOCODE_DATABASE_URL": database_url,
             "AUTOCODE_WORKDIR": str(tmp_path / "work"),
             "AUTOCODE_RUNNER_IMAGE": RUNNER_IMAGE,
             "AUTOCODE_MODEL": "fake/scripted",

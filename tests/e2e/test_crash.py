@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.config import Settings
+from bot.store import open_store
 from tests.conftest import RUNNER_IMAGE
 from tests.e2e.conftest import ADMIN, REPO, SECRET, labeled_payload
 from tests.fakes.github import FakeGitHub
@@ -90,7 +92,9 @@ def agent_containers(ticket_id: int) -> list[str]:
 
 
 @pytest.fixture
-def serve(tmp_path: Path, docker_runner: object) -> Iterator[tuple[Serve, FakeGitHub, ScriptedLLM]]:
+def serve(
+    tmp_path: Path, docker_runner: object, database_url: str
+) -> Iterator[tuple[Serve, FakeGitHub, ScriptedLLM]]:
     with FakeGitHub(tmp_path / "github") as github, ScriptedLLM() as llm:
         config = tmp_path / "opencode.json"
         config.write_text(json.dumps(llm.provider_config()))
@@ -101,7 +105,7 @@ def serve(tmp_path: Path, docker_runner: object) -> Iterator[tuple[Serve, FakeGi
             "AUTOCODE_APP_ID": str(github.app_id),
             "AUTOCODE_PRIVATE_KEY": github.private_key_pem.decode(),
             "AUTOCODE_GITHUB_API_URL": github.api_url,
-            "AUTOCODE_DATABASE_URL": f"sqlite:///{tmp_path / 'autocode.db'}",
+            "AUTOCODE_DATABASE_URL": database_url,
             "AUTOCODE_WORKDIR": str(tmp_path / "work"),
             "AUTOCODE_RUNNER_IMAGE": RUNNER_IMAGE,
             "AUTOCODE_MODEL": "fake/scripted",
@@ -161,8 +165,6 @@ def test_a_killed_server_finishes_the_run_after_a_restart(
 def test_sigterm_hands_a_run_past_its_grace_back_to_the_queue(
     serve: tuple[Serve, FakeGitHub, ScriptedLLM],
 ) -> None:
-    import sqlite3
-
     server, gh, llm = serve
     gh.add_repo(REPO, {"README.md": "# Hello\n"})
     gh.set_permission(REPO, "Codertocat", "write")
@@ -180,11 +182,13 @@ def test_sigterm_hands_a_run_past_its_grace_back_to_the_queue(
     server.proc.wait(timeout=40)
     stopped = time.monotonic() - began
     assert stopped < 25  # the 5 s grace, then the container is stopped
-    db = server.env["AUTOCODE_DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:
-        state, attempts = conn.execute(
-            "SELECT state, attempts FROM tickets WHERE id = ?", (ticket_id,)
-        ).fetchone()
+    store = open_store(Settings.from_environ(server.env))
+    try:
+        handed_back = store.get(ticket_id)
+    finally:
+        store.close()
+    assert handed_back is not None
+    state, attempts = str(handed_back.state), handed_back.attempts
     assert (state, attempts) == ("queued", 0)  # handed back, not counted as lost
     assert agent_containers(ticket_id) == []
     server.start()

@@ -156,6 +156,8 @@ def test_a_git_server_error_does_not_change_the_outcome(
     assert_one_pull_request_reported(bot, ticket)
 
 
+# opencode's own retries take about 70 s: one store is enough to show the outcome
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_llm_that_keeps_failing_ends_the_ticket_failed_with_the_reason(
     make_bot: Callable[..., Bot],
 ) -> None:
