@@ -120,6 +120,7 @@ class DockerRunner:
 
     def __init__(self, base_url: str = "") -> None:
         self.base_url = base_url
+        self.active = 0  # agent containers this runner has going now (a metric)
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -173,13 +174,14 @@ class DockerRunner:
         sharing the engine with another database are left alone.
         """
         import docker.errors
+        import requests
 
         removed: list[int] = []
         try:
             containers = self.client.containers.list(
                 all=True, filters={"label": [LABEL, f"{STORE_LABEL}={store}"]}
             )
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
         for container in containers:
             labels = container.labels or {}
@@ -203,6 +205,7 @@ class DockerRunner:
     ) -> ContainerExit:
         """Run the container to its end, a timeout, idleness or cancellation; remove it."""
         import docker.errors
+        import requests
 
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -219,10 +222,11 @@ class DockerRunner:
                     "build it with `autocode runner build`"
                 ) from exc
             raise RunnerError(f"the agent container could not be created: {exc}") from exc
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
         result = ContainerExit(exit_code=None)
         lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self.active += 1
         try:
             await asyncio.to_thread(container.start)
             result.start_seconds = time.monotonic() - started
@@ -275,9 +279,11 @@ class DockerRunner:
                 line = lines.get_nowait()
                 if line is not None:
                     on_line(line)
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            # the engine went away mid-run (its socket closed, dockerd stopped)
             raise DockerUnavailable(f"the Docker engine failed during the run: {exc}") from exc
         finally:
+            self.active -= 1
             await asyncio.to_thread(self._remove, container)
             result.seconds = time.monotonic() - started
         return result
