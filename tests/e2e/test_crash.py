@@ -199,3 +199,33 @@ def test_sigterm_hands_a_run_past_its_grace_back_to_the_queue(
     assert ticket["state"] == "succeeded", ticket["error"]
     assert len(gh.pulls) == 1
     assert len([c for c in gh.issue_comments(REPO, 1) if c["user"]["login"] == gh.bot_login]) == 1
+
+
+def test_a_run_lost_twice_ends_failed_with_a_comment(
+    serve: tuple[Serve, FakeGitHub, ScriptedLLM],
+) -> None:
+    server, gh, llm = serve
+    gh.add_repo(REPO, {"README.md": "# Hello\n"})
+    gh.set_permission(REPO, "Codertocat", "write")
+    gh.add_issue(REPO, 1, title="Add hello", body="Please.", user="Codertocat")
+    llm.script([hang(), hang()])
+    server.start()
+    ticket_id = int(send(server.url, "issues", labeled_payload(gh), SECRET).json()["ticket"])
+    for attempt in (1, 2):
+        deadline = time.monotonic() + 90
+        while server.ticket(ticket_id)["attempts"] < attempt or len(llm.requests) < 2 * attempt:
+            assert time.monotonic() < deadline, f"attempt {attempt} never reached the model"
+            time.sleep(0.2)
+        server.kill()
+        server.start()
+    deadline = time.monotonic() + 60
+    while (ticket := server.ticket(ticket_id))["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, ticket
+        time.sleep(0.5)
+    assert ticket["state"] == "failed" and ticket["attempts"] == 2
+    assert "lost twice" in ticket["error"]
+    mine = [c for c in gh.issue_comments(REPO, 1) if c["user"]["login"] == gh.bot_login]
+    assert len(mine) == 1 and "lost twice" in mine[0]["body"]
+    runs = gh.find_check_runs(REPO, "Auto-Code")
+    assert len(runs) == 1 and runs[0]["conclusion"] == "failure"
+    assert gh.pulls == {}
