@@ -19,10 +19,15 @@ from starlette.routing import Route
 from .config import Settings
 from .errors import DockerUnavailable, StoreError
 from .github.client import GitHubApp
+from .hooks import TicketEvents
+from .llm.host import serving as serving_llm
+from .metrics import Metrics
 from .models import Ticket, TicketState
+from .notify import Notifier, Publisher
 from .runner.docker import DockerRunner
 from .store import TicketStore, open_store
 from .triggers.rules import RuleSettings
+from .web import web_routes
 from .webhook.endpoint import WebhookEndpoint
 from .worker import Worker
 
@@ -38,14 +43,33 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
     return data
 
 
-def build_worker(settings: Settings, store: TicketStore) -> Worker:
+def build_events(
+    settings: Settings, store: TicketStore, metrics: Metrics | None
+) -> tuple[Notifier | None, Publisher]:
+    """The notifier (when AUTOCODE_NOTIFY_URLS names receivers) and the worker's hooks."""
+    notifier = Notifier(store, settings.notify_secret) if settings.notify_urls else None
+    wake = notifier.wake if notifier is not None else None
+    return notifier, Publisher(store, settings.notify_urls, metrics=metrics, wake=wake)
+
+
+def build_worker(
+    settings: Settings,
+    store: TicketStore,
+    *,
+    metrics: Metrics | None = None,
+    events: TicketEvents | None = None,
+) -> Worker:
     github = GitHubApp(
         api_url=settings.github_api_url,
         private_key=settings.private_key,
         app_id=settings.app_id,
         client_id=settings.client_id,
+        event_hooks=metrics.github_hooks() if metrics is not None else None,
     )
-    return Worker(settings, store, github, DockerRunner(settings.docker_host))
+    runner = DockerRunner(settings.docker_host)
+    if metrics is not None:
+        metrics.watch_containers(lambda: runner.active)
+    return Worker(settings, store, github, runner, events=events)
 
 
 def build_app(
@@ -54,8 +78,18 @@ def build_app(
     """The ASGI app: webhook, health, JSON API; in-process workers unless `workers` is False."""
     owns_store = store is None
     store = store or open_store(settings)
-    worker = build_worker(settings, store) if workers else None
+    metrics = Metrics(store)
+    notifier, events = build_events(settings, store, metrics)
+    worker = build_worker(settings, store, metrics=metrics, events=events) if workers else None
     runner = worker.runner if worker else DockerRunner(settings.docker_host)
+
+    def on_ticket(_ticket_id: int) -> None:
+        """A new ticket: a worker may claim it, and its ticket.queued row is due."""
+        if worker is not None:
+            worker.wake()
+        if notifier is not None:
+            notifier.wake()
+
     endpoint = WebhookEndpoint(
         secret=settings.webhook_secret,
         store=store,
@@ -64,7 +98,8 @@ def build_app(
             command=settings.command,
             app_id=settings.app_id or settings.client_id,
         ),
-        on_ticket=(lambda _id: worker.wake()) if worker else None,
+        on_ticket=on_ticket,
+        metrics=metrics,
     )
 
     def authorized(request: Request) -> bool:
@@ -119,9 +154,16 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        llm = contextlib.AsyncExitStack()  # the LLM proxy: up before the runs, down after them
+        if worker is not None:
+            proxy = await llm.enter_async_context(serving_llm(settings, worker.runner))
+            app.state.llm_proxy = proxy
         task = asyncio.create_task(worker.run_forever(stop)) if worker else None
+        stop_notifying = asyncio.Event()  # after the worker: its last runs' events go out too
+        notifying = asyncio.create_task(notifier.run_forever(stop_notifying)) if notifier else None
         app.state.worker = worker
         app.state.store = store
+        app.state.metrics = metrics
         try:
             yield
         finally:
@@ -129,6 +171,10 @@ def build_app(
             if task is not None:
                 with contextlib.suppress(Exception):
                     await task
+            await llm.aclose()
+            stop_notifying.set()
+            if notifying is not None and (await asyncio.wait({notifying}, timeout=15))[1]:
+                notifying.cancel()  # rows in flight are sent again after their lease
             if owns_store:
                 store.close()
 
@@ -136,8 +182,10 @@ def build_app(
         routes=[
             Route("/webhook", endpoint.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics.handle, methods=["GET"]),
             Route("/api/tickets", list_tickets, methods=["GET"]),
             Route("/api/tickets/{ticket_id}", get_ticket, methods=["GET"]),
+            *web_routes(settings, store),
         ],
         lifespan=lifespan,
     )

@@ -78,7 +78,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .app import build_worker
+    from .app import build_events, build_worker
+    from .llm.host import serving as serving_llm
+    from .metrics import Metrics
     from .store import open_store
 
     settings = _settings()
@@ -87,14 +89,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     ensure_runner_image(settings)
     store = open_store(settings)
-    worker = build_worker(settings, store)
+    metrics = Metrics(store)
+    notifier, events = build_events(settings, store, metrics)
+    worker = build_worker(settings, store, metrics=metrics, events=events)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, args.metrics_host, registry=metrics.registry)
+        log.info("metrics served", extra={"host": args.metrics_host, "port": args.metrics_port})
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await worker.run_forever(stop)
+        stop_notifying = asyncio.Event()
+        notifying = asyncio.create_task(notifier.run_forever(stop_notifying)) if notifier else None
+        async with serving_llm(settings, worker.runner):  # provider keys stay in this process
+            await worker.run_forever(stop)
+        stop_notifying.set()  # after the runs: their ticket.finished rows go out too
+        if notifying is not None and (await asyncio.wait({notifying}, timeout=15))[1]:
+            notifying.cancel()
 
     asyncio.run(main())
     store.close()
@@ -180,6 +195,8 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run tickets without the web server")
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="where /metrics listens")
+    worker.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
     worker.set_defaults(func=cmd_worker)
 
     runner = sub.add_parser("runner", help="the agent image")

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import SettingsError
 
@@ -61,6 +62,35 @@ def _url(environ: Mapping[str, str], name: str, default: str) -> str:
     return value.rstrip("/")
 
 
+def _notify_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The receivers of ticket events; a bad one stops the start, not a delivery later."""
+    urls = tuple(u.strip() for u in environ.get("AUTOCODE_NOTIFY_URLS", "").split(",") if u.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"AUTOCODE_NOTIFY_URLS: {url!r} is not an http(s) URL")
+    if urls and not environ.get("AUTOCODE_NOTIFY_SECRET", ""):
+        raise SettingsError("AUTOCODE_NOTIFY_SECRET must be set to sign AUTOCODE_NOTIFY_URLS posts")
+    return urls
+
+
+def _llm_proxy(environ: Mapping[str, str]) -> tuple[str, int, str]:
+    """AUTOCODE_LLM_PROXY_HOST / _PORT / _URL: where the proxy listens, how agents reach it."""
+    port = _int(environ, "AUTOCODE_LLM_PROXY_PORT", 0)
+    if port > 65535:
+        raise SettingsError(f"AUTOCODE_LLM_PROXY_PORT must be a TCP port, got {port}")
+    url = environ.get("AUTOCODE_LLM_PROXY_URL", "").strip().rstrip("/")
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"AUTOCODE_LLM_PROXY_URL must be an http(s) URL, got {url!r}")
+        if not port:
+            raise SettingsError(
+                "AUTOCODE_LLM_PROXY_URL needs a fixed AUTOCODE_LLM_PROXY_PORT to point at"
+            )
+    return environ.get("AUTOCODE_LLM_PROXY_HOST", "").strip(), port, url
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the bot can be told, with the embedded defaults."""
@@ -83,9 +113,15 @@ class Settings:
     agent_memory: str = "2g"
     agent_cpus: float = 2.0
     agent_pids: int = 512
+    llm_proxy_host: str = ""  # where the LLM proxy listens; "" = by AUTOCODE_AGENT_NETWORK
+    llm_proxy_port: int = 0  # 0 = a free port, picked at start
+    llm_proxy_url: str = ""  # how agent containers reach it; "" = http://HOST:PORT
     max_parallel: int = 2
     run_timeout: int = 1800
     idle_timeout: int = 300
+    max_cost_per_run: float | None = None  # dollars, as opencode reports them
+    max_tokens_per_run: int | None = None  # input + output + reasoning tokens
+    session_ttl_days: int = 30
     admin_token: str = field(default="", repr=False)
     docker_host: str = ""
     workdir: str = "./autocode-work"
@@ -95,6 +131,8 @@ class Settings:
     max_attempts: int = 2
     log_level: str = "INFO"
     log_json: bool = False
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)  # Slack's hold a secret
+    notify_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -141,6 +179,7 @@ class Settings:
 
         auth_default = str(Path("~/.local/share/opencode/auth.json").expanduser())
         cpus = _float(environ, "AUTOCODE_AGENT_CPUS")
+        proxy_host, proxy_port, proxy_url = _llm_proxy(environ)
         return cls(
             webhook_secret=environ.get("AUTOCODE_WEBHOOK_SECRET", ""),
             app_id=environ.get("AUTOCODE_APP_ID", "").strip(),
@@ -161,9 +200,15 @@ class Settings:
             agent_memory=environ.get("AUTOCODE_AGENT_MEMORY", "").strip() or "2g",
             agent_cpus=cpus if cpus is not None else 2.0,
             agent_pids=_int(environ, "AUTOCODE_AGENT_PIDS", 512, minimum=16),
+            llm_proxy_host=proxy_host,
+            llm_proxy_port=proxy_port,
+            llm_proxy_url=proxy_url,
             max_parallel=_int(environ, "AUTOCODE_MAX_PARALLEL", 2, minimum=1),
             run_timeout=_int(environ, "AUTOCODE_RUN_TIMEOUT", 1800, minimum=1),
             idle_timeout=_int(environ, "AUTOCODE_IDLE_TIMEOUT", 300, minimum=1),
+            max_cost_per_run=_float(environ, "AUTOCODE_MAX_COST_PER_RUN"),
+            max_tokens_per_run=_int(environ, "AUTOCODE_MAX_TOKENS_PER_RUN", 0, minimum=1) or None,
+            session_ttl_days=_int(environ, "AUTOCODE_SESSION_TTL_DAYS", 30, minimum=1),
             admin_token=environ.get("AUTOCODE_ADMIN_TOKEN", ""),
             docker_host=environ.get("DOCKER_HOST", "").strip(),
             workdir=environ.get("AUTOCODE_WORKDIR", "").strip() or "./autocode-work",
@@ -173,6 +218,8 @@ class Settings:
             max_attempts=_int(environ, "AUTOCODE_MAX_ATTEMPTS", 2, minimum=1),
             log_level=(environ.get("AUTOCODE_LOG_LEVEL", "").strip() or "INFO").upper(),
             log_json=_bool(environ, "AUTOCODE_LOG_JSON", False),
+            notify_urls=_notify_urls(environ),
+            notify_secret=environ.get("AUTOCODE_NOTIFY_SECRET", ""),
         )
 
     def missing_for_github(self) -> list[str]:

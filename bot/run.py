@@ -15,22 +15,32 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from . import repo_settings, testloop
 from .config import Settings
-from .errors import BotError, GitHubError
+from .errors import BotError, GitHubError, WorkspaceError
 from .github import render
 from .github.client import GitHubApp, RepoClient
 from .github.render import Outcome
 from .github.reporter import Reporter
-from .models import Conclusion, RunResult, Ticket, TicketState
-from .runner.docker import ContainerSpec, DockerRunner, Mount, container_user
+from .hooks import TicketEvents
+from .llm.access import prepare as prepare_llm
+from .llm.host import relay_target, require_started
+from .models import Conclusion, RunResult, Ticket, TicketState, Usage
+from .repo_settings import HostLimits, RepoSettings
+from .runner.docker import ContainerExit, ContainerSpec, DockerRunner, Mount, container_user
+from .runner.egress import RELAY_HOST, RELAY_PORT
 from .runner.events import Transcript
 from .runner.prompt import CodeLocation, ThreadComment, build_prompt
+from .sessions import Session, SessionStore, session_key
 from .store.base import TicketStore
+from .testloop import TestAttempt
 from .triggers.rules import is_bot
 from .workspace import Author, Workspace
 
@@ -52,15 +62,38 @@ def branch_for(ticket: Ticket) -> str:
     return f"autocode/issue-{ticket.number}"
 
 
-def agent_config() -> dict[str, Any]:
+def session_store(settings: Settings) -> SessionStore:
+    """This host's agent sessions: beside the clones, owned by the agent's user."""
+    uid, _, gid = container_user().partition(":")
+    return SessionStore(Path(settings.workdir).resolve() / "sessions", int(uid), int(gid))
+
+
+def _plus(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        input=a.input + b.input,
+        output=a.output + b.output,
+        reasoning=a.reasoning + b.reasoning,
+        cache_read=a.cache_read + b.cache_read,
+        cache_write=a.cache_write + b.cache_write,
+        cost=a.cost + b.cost,
+    )
+
+
+def agent_config(providers: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the bot itself asks of opencode in every run.
 
     Nobody is there to approve a tool call, and the container is the sandbox
     (no credential, read-only git directory, limits), so every tool is allowed
     inside it; without this opencode's `run` silently refuses commands that
-    touch paths outside the work tree (e.g. `ls ~`).
+    touch paths outside the work tree (e.g. `ls ~`). `providers` points the
+    proxied providers at the LLM proxy; given inline, it outranks any
+    `opencode.json` in the repository, which could otherwise send the
+    capability elsewhere.
     """
-    return {"autoupdate": False, "share": "disabled", "permission": "allow"}
+    config: dict[str, Any] = {"autoupdate": False, "share": "disabled", "permission": "allow"}
+    if providers:
+        config["provider"] = providers
+    return config
 
 
 def effective_kind(ticket: Ticket) -> str:
@@ -104,6 +137,7 @@ class Deps:
     cancelled_by: Callable[[int], str | None]
     worker_id: str = ""
     store_key: str = ""
+    events: TicketEvents = field(default_factory=TicketEvents)  # metrics, notifications
 
 
 class Run:
@@ -127,6 +161,16 @@ class Run:
         self.progress = Progress(started=deps.clock())
         self.ask = effective_kind(ticket) == "ask"
         self.title = ticket.title
+        # the repository's settings: the host's defaults until `.github/autocode.yml` is read
+        self.repo = RepoSettings.defaults(HostLimits.of(self.settings))
+        self.deadline = time.monotonic() + self.repo.run_timeout
+        self.sessions = session_store(self.settings)
+        self.session: Session | None = None
+        self.attempts: list[TestAttempt] = []  # the test loop's, oldest first
+        self.testing = 0  # the attempt whose tests run right now
+        self.dropped: list[str] = []  # protected paths whose changes were undone
+        self.usage = Usage()  # over every agent container of the run
+        self.budget = ""  # the budget that stopped the run, in words
 
     # -- helpers ---------------------------------------------------------------
     def _now(self) -> float:
@@ -177,8 +221,8 @@ class Run:
             await self.conclude(self._cancelled_outcome(RunResult(exit_code=None)))
             return
         await self._phase("preparing")
-        workspace = Workspace(
-            Path(self.settings.workdir).resolve() / f"ticket-{ticket.id}", ticket.clone_url
+        workspace = Workspace(  # _target may have pointed the clone at a fork (ask)
+            Path(self.settings.workdir).resolve() / f"ticket-{ticket.id}", self.ticket.clone_url
         )
         try:
             await self._work(workspace, target)
@@ -193,10 +237,19 @@ class Run:
             head = pull.get("head") or {}
             head_repo = (head.get("repo") or {}).get("full_name")
             self.title = str(pull.get("title") or self.title)
-            if not head_repo or str(head_repo).lower() != ticket.repository.lower():
+            fork = not head_repo or str(head_repo).lower() != ticket.repository.lower()
+            fork_url = str((head.get("repo") or {}).get("clone_url") or "")
+            same_host = urlsplit(fork_url).netloc == urlsplit(ticket.clone_url).netloc
+            if fork and self.ask and head_repo and fork_url and same_host:
+                # nothing is pushed in ask mode, so a fork is fine: its head is cloned
+                # read-only on the host from the fork itself (public: no token needed)
+                # and the agent's workspace is mounted read-only
+                self.ticket = ticket = replace(ticket, clone_url=fork_url)
+                fork = False
+            if fork:
                 reason = render.fork_refused(ticket.number, head_repo)
                 await self.reporter.try_say(render.marker(ticket.id) + "\n" + reason)
-                await self._finish(TicketState.FAILED, "neutral", reason)
+                await self._finish(TicketState.FAILED, None, reason)  # no check run was made
                 return None
             if pull.get("state") != "open":
                 reason = f"pull request #{ticket.number} is closed"
@@ -231,66 +284,352 @@ class Run:
         progress.timings["clone"] = time.monotonic() - mark
         self._log("phase", f"cloned {ticket.repository} at {target.branch}")
 
+        if not await self._load_repo_settings(workspace):
+            return
+        if not await self._authorized():
+            return
+        self.deadline = time.monotonic() + self.repo.run_timeout
+        key = session_key(
+            ticket.repository,
+            ticket.number,
+            ticket.is_pull_request,
+            target.branch if target.pull is not None else "",
+        )
+        fresh = bool(ticket.context.get("fresh"))
+        self.session = await asyncio.to_thread(self.sessions.open, key, fresh=fresh)
+        how = "continued" if self.session.session_id else "new"
+        self._log("phase", f"agent session {key}: {how}")
+        try:
+            await self._attempts(workspace, target)
+        finally:
+            session, self.session = self.session, None
+            self.sessions.close(session)  # quick, and must happen even when cancelled
+
+    async def _load_repo_settings(self, workspace: Workspace) -> bool:
+        """Read `.github/autocode.yml` from the start commit; False (reported) when invalid."""
+        text: bytes | None = None
+        try:
+            text = await asyncio.to_thread(
+                workspace.read_committed, repo_settings.PATH, repo_settings.MAX_FILE_BYTES
+            )
+        except WorkspaceError as exc:
+            parsed: RepoSettings | repo_settings.Invalid = repo_settings.Invalid(
+                (repo_settings.Problem(None, exc.message),)
+            )
+        else:
+            parsed = repo_settings.parse(text, HostLimits.of(self.settings))
+        if isinstance(parsed, repo_settings.Invalid):
+            problems = [str(p) for p in parsed.problems]
+            self._log("error", f"invalid {repo_settings.PATH}: {'; '.join(problems)}")
+            await self.conclude(
+                Outcome(
+                    Conclusion.FAILURE,
+                    f"`{repo_settings.PATH}` is not valid, so nothing was run",
+                    errors=problems,
+                    reason=f"invalid {repo_settings.PATH}: {problems[0]}",
+                )
+            )
+            return False
+        self.repo = parsed
+        if parsed.found:
+            self._log("phase", f"settings from {repo_settings.PATH}")
+        return True
+
+    async def _authorized(self) -> bool:
+        """The settings file may narrow who may trigger runs; False (reported) when refused."""
+        ticket = self.ticket
+        verdict = repo_settings.verdict(self.repo, ticket.requested_by)
+        if verdict == "ask_teams":
+            owner = ticket.repository.split("/", 1)[0]
+            for entry in self.repo.allowed_teams:
+                org, slug = repo_settings.team_ref(entry, owner)
+                if await self.deps.github.team_member(
+                    ticket.repository, ticket.installation_id, org, slug, ticket.requested_by
+                ):
+                    verdict = "allowed"
+                    break
+            else:
+                verdict = "refused"
+        if verdict == "allowed":
+            return True
+        reason = render.not_allowed_comment(ticket.requested_by)
+        await self.reporter.try_say(render.marker(ticket.id) + "\n" + reason)
+        outcome = Outcome(Conclusion.NEUTRAL, "not allowed by the repository's settings")
+        await self.reporter.conclude_check(self._now(), "neutral", render.check_output(outcome))
+        error = f"{ticket.requested_by} is not allowed by {repo_settings.PATH}"
+        await self._finish(TicketState.REJECTED, None, error)
+        log.info("ticket rejected by the repository's settings", extra={"ticket": ticket.id})
+        return False
+
+    async def _attempts(self, workspace: Workspace, target: Target) -> None:
+        """Setup, the agent, and the test loop; then push, or say why not."""
+        repo = self.repo
+        if repo.setup and not self.ask and not await self._setup(workspace):
+            return
         prompt = await self._prompt()
         result = await self._agent(workspace, prompt)
-        usage = result.usage
-        await asyncio.to_thread(
-            self.store.update,
-            ticket.id,
-            tokens_input=usage.input,
-            tokens_output=usage.output,
-            cost=usage.cost,
-        )
-        common: dict[str, Any] = {
-            "usage": usage,
-            "seconds": self._now() - progress.started,
-            "output_tail": result.output_tail[-15:],
-            "answer": result.final_text,
-        }
-        if result.cancelled:
-            await self.conclude(self._cancelled_outcome(result, **common))
-            return
-        if result.timed_out:
-            if result.idle:
-                reason = f"the agent went silent for {self.settings.idle_timeout}s" + (
-                    f"; its last step: {result.last_step}" if result.last_step else ""
-                )
-            else:
-                reason = f"the run took longer than {self.settings.run_timeout}s"
-            await self.conclude(
-                Outcome(Conclusion.TIMED_OUT, "the run timed out", reason=reason, **common)
-            )
-            return
-        if result.exit_code != 0 or result.error:
-            reason = result.error or f"the agent exited with code {result.exit_code}"
-            await self.conclude(
-                Outcome(Conclusion.FAILURE, "the agent failed", reason=reason, **common)
-            )
+        if await self._stopped(result):
             return
         if self.ask:
-            answer = result.final_text or "The agent gave no answer."
-            common["answer"] = answer
+            common = self._common(result)
+            common["answer"] = result.final_text or "The agent gave no answer."
             await self.conclude(Outcome(Conclusion.NEUTRAL, "the agent answered", **common))
             return
 
-        files = await asyncio.to_thread(workspace.changes)
-        if not files and target.existing and target.pull is None:
+        files = await self._changes(workspace)
+        if repo.test and files:
+            began = time.monotonic()
+            for number in range(1, repo.max_attempts + 1):
+                attempt = await self._test(workspace, number)
+                if attempt is None:
+                    return  # cancelled or out of time: concluded
+                if attempt.passed or number == repo.max_attempts:
+                    break
+                feedback = testloop.feedback_prompt(
+                    repo.test, attempt, repo.max_attempts, self.dropped
+                )
+                result = await self._agent(workspace, feedback, attempt=number + 1)
+                if await self._stopped(result):
+                    return
+                files = await self._changes(workspace)
+            self.progress.timings["test_loop"] = time.monotonic() - began
+        if not files and target.existing and target.pull is None and not self.dropped:
             # an earlier attempt pushed the branch and was lost before its PR
             pushed = await self._unreported_branch(target)
             if pushed:
                 await self._open_pull(target, pushed, result)
                 return
         if not files:
+            common = self._common(result)
             common.pop("output_tail")
+            headline = "the agent made no changes"
+            if self.dropped:
+                headline = "the agent changed only protected paths, so nothing was pushed"
             outcome = Outcome(
-                Conclusion.NEUTRAL,
-                "the agent made no changes",
-                reason=result.final_text[:1000],
-                **common,
+                Conclusion.NEUTRAL, headline, reason=result.final_text[:1000], **common
             )
             await self.conclude(outcome)
             return
         await self._push(workspace, target, files, result)
+
+    def _common(self, result: RunResult) -> dict[str, Any]:
+        """What every outcome of a run that reached the agent reports."""
+        return {
+            "usage": result.usage,
+            "seconds": self._now() - self.progress.started,
+            "output_tail": result.output_tail[-15:],
+            "answer": result.final_text,
+            "dropped": list(self.dropped),
+            "tests": list(self.attempts),
+            "test_command": self.repo.test,
+            "max_attempts": self.repo.max_attempts,
+        }
+
+    async def _stopped(self, result: RunResult) -> bool:
+        """Conclude a run whose agent did not finish normally; True when it did so."""
+        common = self._common(result)
+        limit = self.repo.max_tokens_per_run
+        if not self.budget and limit and "token budget" in result.error:
+            # the LLM proxy counts what the provider billed (titles included) and refuses
+            # the request past the budget before opencode's own report gets there
+            self.budget = (
+                f"the token budget of {limit:,} tokens per run was reached "
+                "(the LLM proxy refused the agent's next request)"
+            )
+        if self.budget:  # also when the agent ended on the very step that passed it
+            outcome = Outcome(
+                Conclusion.FAILURE, "the run was stopped: budget reached", reason=self.budget,
+                **common,
+            )
+            await self.conclude(outcome)
+            return True
+        if result.cancelled:
+            await self.conclude(self._cancelled_outcome(result, **common))
+            return True
+        if result.timed_out:
+            if result.idle:
+                reason = (
+                    f"the agent went silent: nothing from it for {self.settings.idle_timeout}s "
+                    "(AUTOCODE_IDLE_TIMEOUT), so it was stopped; "
+                    + (
+                        f"the last thing it did: {result.last_step}"
+                        if result.last_step
+                        else "it had not taken a step yet"
+                    )
+                )
+            else:
+                reason = (
+                    f"the run took longer than {self.repo.run_timeout}s "
+                    "(AUTOCODE_RUN_TIMEOUT, or `timeout` in .github/autocode.yml) and was stopped"
+                )
+            await self.conclude(
+                Outcome(Conclusion.TIMED_OUT, "the run timed out", reason=reason, **common)
+            )
+            return True
+        if result.exit_code != 0 or result.error:
+            reason = result.error or f"the agent exited with code {result.exit_code}"
+            await self.conclude(
+                Outcome(Conclusion.FAILURE, "the agent failed", reason=reason, **common)
+            )
+            return True
+        return False
+
+    async def _changes(self, workspace: Workspace) -> list[str]:
+        """The agent's changed paths, with protected ones undone (and remembered)."""
+        files = await asyncio.to_thread(workspace.changes)
+        kept, dropped = repo_settings.split_protected(files, self.repo.protected_paths)
+        if dropped:
+            await asyncio.to_thread(workspace.discard, dropped)
+            uid, _, gid = container_user().partition(":")
+            await asyncio.to_thread(workspace.hand_to_agent, int(uid), int(gid), dropped)
+            self.dropped += [p for p in dropped if p not in self.dropped]
+            self._log("phase", f"undid changes to protected paths: {', '.join(dropped)}")
+            log.info(
+                "protected paths dropped", extra={"ticket": self.ticket.id, "paths": dropped}
+            )
+        return kept
+
+    # -- setup and tests ---------------------------------------------------------
+    def _remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    async def _command(
+        self, workspace: Workspace, commands: list[str], role: str
+    ) -> tuple[ContainerExit, str]:
+        """Run shell commands in a fresh container like the agent's, minus the agent.
+
+        The same image, user, limits and read-only root; the same workspace and
+        read-only git directory; no LLM credentials, no opencode config, no
+        session; the network of the settings file (`none` unless it says
+        `bridge`). Returns the exit and the end of the combined output.
+        """
+        settings, repo = self.settings, self.repo
+        limit = max(1.0, min(float(repo.command_timeout), self._remaining()))
+        spec = ContainerSpec(
+            image=settings.runner_image,
+            command=["sh", "-c", testloop.script(commands)],
+            workspace=workspace.work_tree,
+            ticket_id=self.ticket.id,
+            environment={"PWD": "/workspace", "CI": "true"},
+            mounts=[Mount(workspace.git_dir, "/workspace/.git", read_only=True)],
+            network=repo.network,
+            memory=settings.agent_memory,
+            cpus=settings.agent_cpus,
+            pids=settings.agent_pids,
+            timeout=limit,
+            idle_timeout=limit,
+            user=container_user(),
+            worker=self.deps.worker_id,
+            store=self.deps.store_key,
+            role=role,
+        )
+        lines: deque[str] = deque(maxlen=400)
+        reporter = asyncio.create_task(self._keep_reporting())
+        try:
+            exit_ = await self.deps.runner.run(
+                spec, lambda line: lines.append(line[:2000]), self.cancel
+            )
+        finally:
+            reporter.cancel()
+        return exit_, testloop.tail("\n".join(lines), lines=400, chars=60000)
+
+    async def _setup(self, workspace: Workspace) -> bool:
+        """The settings' setup commands, before the agent; False (reported) when they fail."""
+        repo = self.repo
+        self.progress.last_step = f"setup: {repo.setup[0]}"
+        await self._show()
+        mark = time.monotonic()
+        exit_, output = await self._command(workspace, list(repo.setup), "setup")
+        self.progress.timings["setup"] = time.monotonic() - mark
+        self.progress.last_step = ""
+        if exit_.cancelled:
+            await self.conclude(self._cancelled_outcome(RunResult(exit_code=None)))
+            return False
+        if exit_.exit_code == 0 and not exit_.timed_out:
+            kept_out = await asyncio.to_thread(workspace.exclude_untracked)
+            self._log(
+                "phase",
+                f"setup done in {exit_.agent_seconds:.1f}s; "
+                f"{len(kept_out)} new paths kept out of commits",
+            )
+            return True
+        ran = [line[2:] for line in output.splitlines() if line.startswith("$ ")]
+        failed = ran[-1] if ran else repo.setup[0]
+        if exit_.timed_out and self._remaining() <= 0:
+            await self.conclude(
+                Outcome(
+                    Conclusion.TIMED_OUT,
+                    "the run timed out",
+                    reason=f"the run took longer than {repo.run_timeout}s (in setup)",
+                    output_tail=output.splitlines()[-15:],
+                )
+            )
+            return False
+        if exit_.timed_out:
+            reason = f"setup `{failed}` took longer than {repo.command_timeout}s"
+        else:
+            reason = f"setup `{failed}` exited with code {exit_.exit_code}"
+        outcome = Outcome(
+            Conclusion.FAILURE,
+            "the setup failed, so the agent was not run",
+            reason=reason,
+            output_tail=output.splitlines()[-15:],
+        )
+        await self.conclude(outcome)
+        return False
+
+    async def _test(self, workspace: Workspace, number: int) -> TestAttempt | None:
+        """One run of the test command on the agent's change; None (reported) if the run ends."""
+        repo, progress = self.repo, self.progress
+        self.testing = number
+        await self._phase("testing")
+        mark = time.monotonic()
+        exit_, output = await self._command(workspace, [repo.test], "test")
+        restored = await asyncio.to_thread(workspace.reset_to_index)  # tests' files stay out
+        if restored:
+            uid, _, gid = container_user().partition(":")
+            await asyncio.to_thread(workspace.hand_to_agent, int(uid), int(gid), restored)
+        attempt = TestAttempt(
+            number=number,
+            passed=exit_.exit_code == 0 and not exit_.timed_out and not exit_.cancelled,
+            exit_code=exit_.exit_code,
+            timed_out=exit_.timed_out,
+            seconds=exit_.agent_seconds,
+            overhead=exit_.seconds - exit_.agent_seconds,
+            output=output,
+        )
+        progress.timings[f"test_{number}"] = exit_.agent_seconds
+        progress.timings[f"test_{number}_overhead"] = exit_.seconds - exit_.agent_seconds
+        self.attempts.append(attempt)
+        self.testing = 0
+        self._log("test", attempt.describe(repo.max_attempts))
+        log.info(
+            "test attempt",
+            extra={
+                "ticket": self.ticket.id,
+                "attempt": number,
+                "passed": attempt.passed,
+                "exit_code": exit_.exit_code,
+                "seconds": round(exit_.agent_seconds, 3),
+            },
+        )
+        common = self._common(RunResult(exit_code=0, usage=self.usage))
+        if exit_.cancelled:
+            await self.conclude(self._cancelled_outcome(RunResult(exit_code=None), **common))
+            return None
+        if exit_.timed_out and self._remaining() <= 0:
+            reason = f"the run took longer than {repo.run_timeout}s (in the tests)"
+            await self.conclude(
+                Outcome(Conclusion.TIMED_OUT, "the run timed out", reason=reason, **common)
+            )
+            return None
+        progress.timings[f"test_{number}_wall"] = time.monotonic() - mark
+        await self._show()
+        return attempt
+
+    # -- push and pull request -------------------------------------------------------
+    def _tests_fail(self) -> bool:
+        return bool(self.attempts) and not self.attempts[-1].passed
 
     async def _push(
         self, workspace: Workspace, target: Target, files: list[str], result: RunResult
@@ -307,8 +646,6 @@ class Run:
         await asyncio.to_thread(workspace.push, token.token, target.branch)
         progress.timings["commit_push"] = time.monotonic() - mark
         self._log("phase", f"pushed {len(files)} changed files to {target.branch}")
-        elapsed = self._now() - progress.started
-        usage = result.usage
 
         if target.pull is not None:
             number = int(target.pull["number"])
@@ -316,21 +653,45 @@ class Run:
             await asyncio.to_thread(
                 self.store.update, ticket.id, pr_number=number, pr_url=url, files_changed=files
             )
+            headline = f"pushed a commit to pull request #{number} ({target.branch})"
+            if self._tests_fail():
+                headline += "; the tests still fail"
+            common = self._common(result)
+            common.pop("output_tail")
             outcome = Outcome(
-                Conclusion.SUCCESS,
-                f"pushed a commit to pull request #{number} ({target.branch})",
+                Conclusion.FAILURE if self._tests_fail() else Conclusion.SUCCESS,
+                headline,
                 branch=target.branch,
                 pr_url=url,
                 pr_number=number,
                 files=files,
-                usage=usage,
-                seconds=elapsed,
-                answer=result.final_text,
+                reason=self._test_reason(),
+                annotations=await self._annotations(workspace),
+                **common,
             )
             await self.conclude(outcome)
             return
 
-        await self._open_pull(target, files, result)
+        await self._open_pull(target, files, result, workspace)
+
+    def _test_reason(self) -> str:
+        if not self._tests_fail():
+            return ""
+        return f"`{self.repo.test}`: " + testloop.summary(self.attempts, self.repo.max_attempts)
+
+    async def _annotations(self, workspace: Workspace | None) -> list[dict[str, Any]]:
+        """Check-run annotations for the failures the final test output names."""
+        if not self._tests_fail() or workspace is None:
+            return []
+        root = workspace.work_tree
+
+        def exists(path: str) -> bool:
+            target = root / path
+            return target.is_file() and not target.is_symlink()
+
+        return await asyncio.to_thread(
+            testloop.find_annotations, self.attempts[-1].output, exists
+        )
 
     async def _unreported_branch(self, target: Target) -> list[str]:
         """The files an earlier attempt pushed to the branch when no pull request shows them."""
@@ -342,18 +703,28 @@ class Run:
         files = self.ticket.files_changed
         return list(files) if files else [f"(changes already on {target.branch})"]
 
-    async def _open_pull(self, target: Target, files: list[str], result: RunResult) -> None:
-        ticket, progress = self.ticket, self.progress
-        usage = result.usage
-        elapsed = self._now() - progress.started
+    async def _open_pull(
+        self,
+        target: Target,
+        files: list[str],
+        result: RunResult,
+        workspace: Workspace | None = None,
+    ) -> None:
+        ticket, progress, repo = self.ticket, self.progress, self.repo
+        failing = self._tests_fail()
+        draft = repo.draft or failing
+        common = self._common(result)
+        common.pop("output_tail")
         mark = time.monotonic()
-        draft = Outcome(Conclusion.SUCCESS, "", files=files, usage=usage, seconds=elapsed)
-        pr_body = render.pr_body(ticket.number, draft, result.final_text)
+        preview = Outcome(Conclusion.SUCCESS, "", files=files, draft=draft, **common)
+        pr_body = render.pr_body(ticket.number, preview, result.final_text)
         found = await self.gh.find_pull(target.branch)
+        notes: list[str] = []
         if found is None:
             pr_number, pr_url = await self.gh.create_pull(
-                title=self.title, head=target.branch, base=target.base, body=pr_body
+                title=self.title, head=target.branch, base=target.base, body=pr_body, draft=draft
             )
+            notes = await self._decorate_pull(pr_number)
         else:
             pr_number, pr_url = found
             await self.gh.update_pull(pr_number, body=pr_body)
@@ -362,18 +733,45 @@ class Run:
             self.store.update, ticket.id, pr_number=pr_number, pr_url=pr_url, files_changed=files
         )
         verb = "opened" if found is None else "updated"
+        kind = "draft pull request" if draft and found is None else "pull request"
+        headline = f"{verb} {kind} #{pr_number}"
+        if failing:
+            headline += "; the tests still fail"
+        common["seconds"] = self._now() - progress.started
         outcome = Outcome(
-            Conclusion.SUCCESS,
-            f"{verb} pull request #{pr_number}",
+            Conclusion.FAILURE if failing else Conclusion.SUCCESS,
+            headline,
             branch=target.branch,
             pr_url=pr_url,
             pr_number=pr_number,
             files=files,
-            usage=usage,
-            seconds=self._now() - progress.started,
-            answer=result.final_text,
+            reason=self._test_reason(),
+            draft=draft and found is None,
+            notes=notes,
+            annotations=await self._annotations(workspace),
+            **common,
         )
         await self.conclude(outcome)
+
+    async def _decorate_pull(self, number: int) -> list[str]:
+        """Labels and reviewers from the settings; what could not be done, as notes."""
+        notes: list[str] = []
+        repo = self.repo
+        if repo.pr_labels:
+            try:
+                await self.gh.add_labels(number, list(repo.pr_labels))
+            except GitHubError as exc:
+                notes.append(f"the labels could not be added ({exc.message})")
+        users = [r for r in repo.reviewers if "/" not in r]
+        teams = [r.rpartition("/")[2] for r in repo.reviewers if "/" in r]
+        if users or teams:
+            try:
+                await self.gh.request_reviewers(number, users=users, teams=teams)
+            except GitHubError as exc:
+                notes.append(f"review could not be requested ({exc.message})")
+        for note in notes:
+            log.warning("pull request settings", extra={"ticket": self.ticket.id, "note": note})
+        return notes
 
     def _cancelled_outcome(self, result: RunResult, **common: Any) -> Outcome:
         by = self.deps.cancelled_by(self.ticket.id)
@@ -410,6 +808,9 @@ class Run:
             instructions=ticket.instructions,
             is_pull_request=ticket.is_pull_request,
             location=location,
+            repo_instructions=self.repo.instructions,
+            test_command="" if self.ask else self.repo.test,
+            protected=() if self.ask else self.repo.protected_paths,
         )
         if self.ask:
             prompt = (
@@ -418,27 +819,63 @@ class Run:
             )
         return prompt
 
-    async def _agent(self, workspace: Workspace, prompt: str) -> RunResult:
-        progress = self.progress
+    async def _agent(self, workspace: Workspace, prompt: str, *, attempt: int = 1) -> RunResult:
+        """One agent container on the run's session; usage adds up over the attempts.
+
+        The budget is checked at every step the agent reports: past it, the
+        container is stopped like a cancel and `self.budget` says why.
+        """
+        progress, session = self.progress, self.session
+        before = self.usage
         spec = self.container_spec(workspace, prompt)
         transcript = Transcript()
+        stop = asyncio.Event()
 
         def on_line(line: str) -> None:
             event = transcript.feed(line)
-            if event is not None and event.kind in ("tool", "text", "error"):
+            if event is None:
+                return
+            if event.kind in ("tool", "text", "error"):
                 progress.last_step = transcript.last_step
                 progress.dirty = True
                 self._log(event.kind, event.describe())
+            if event.kind == "finish" and not self.budget:
+                reached = repo_settings.budget_reached(self.repo, _plus(before, transcript.usage))
+                if reached:
+                    self.budget = reached
+                    self._log("error", reached)
+                    stop.set()
 
-        await self._phase("agent", start=True)
+        async def relay_cancel() -> None:
+            await self.cancel.wait()
+            stop.set()
+
+        await self._phase("agent", start=attempt == 1)
         reporter = asyncio.create_task(self._keep_reporting())
+        relay = asyncio.create_task(relay_cancel())
         try:
-            exit_ = await self.deps.runner.run(spec, on_line, self.cancel)
+            exit_ = await self.deps.runner.run(spec, on_line, stop)
         finally:
             reporter.cancel()
-        progress.timings["container_start"] = exit_.start_seconds
-        progress.timings["agent"] = exit_.agent_seconds
-        progress.timings["container_remove"] = (
+            relay.cancel()
+            if session is not None:
+                await asyncio.to_thread(self.sessions.scrub, session)
+        self.usage = _plus(before, transcript.usage)
+        if session is not None and transcript.session_id:
+            await asyncio.to_thread(self.sessions.save, session, transcript.session_id)
+        elif (
+            session is not None
+            and session.session_id
+            and exit_.exit_code not in (0, None)
+            and "Session not found" in exit_.stderr_tail
+        ):
+            log.warning("agent session gone; starting a new one", extra={"ticket": self.ticket.id})
+            session.session_id = ""
+            return await self._agent(workspace, prompt, attempt=attempt)
+        suffix = "" if attempt == 1 else f"_{attempt}"
+        progress.timings["container_start" + suffix] = exit_.start_seconds
+        progress.timings["agent" + suffix] = exit_.agent_seconds
+        progress.timings["container_remove" + suffix] = (
             exit_.seconds - exit_.start_seconds - exit_.agent_seconds
         )
         errors = transcript.errors
@@ -453,7 +890,7 @@ class Run:
             final_text=transcript.final_text,
             error=errors[-1] if errors else "",
             files_touched=transcript.files,
-            usage=transcript.usage,
+            usage=self.usage,
             output_tail=tail,
             last_step=transcript.last_step,
             session_id=transcript.session_id,
@@ -463,25 +900,57 @@ class Run:
     def container_spec(self, workspace: Workspace, prompt: str) -> ContainerSpec:
         settings = self.settings
         command = ["opencode", "run", "--format", "json"]
-        if settings.model:
-            command += ["--model", settings.model]
+        model = self.repo.model or settings.model  # .github/autocode.yml may pick another
+        if model:
+            command += ["--model", model]
+        if self.session is not None and self.session.session_id:
+            command += ["--session", self.session.session_id]  # memory across runs
         command.append(prompt)
+        # provider keys stay on the host: the container gets the proxy and a capability
+        proxy = self.deps.runner.llm_proxy
+        if proxy is not None:
+            require_started(proxy)
+        internal = settings.agent_network == "internal"
+        agent_url = f"http://{RELAY_HOST}:{RELAY_PORT}" if internal else proxy.url if proxy else ""
+        uid, _, gid = container_user().partition(":")
+        limit = self.repo.max_tokens_per_run
+        llm = prepare_llm(
+            ticket_id=self.ticket.id,
+            agent_env=dict(settings.agent_env),
+            auth_path=settings.opencode_auth,
+            config_path=settings.opencode_config,
+            proxy=proxy,
+            agent_url=agent_url,
+            folder=workspace.root / "llm",
+            owner=(int(uid), int(gid or uid)),
+            lifetime=max(1.0, self._remaining()) + 120,
+            token_budget=max(0, limit - self.usage.total) if limit else None,
+        )
+
+        def llm_done() -> None:
+            """The container is gone: its capability dies; the proxy's count goes to the log."""
+            used = llm.close()
+            if used is not None:
+                self._log(
+                    "llm",
+                    f"{used.requests} LLM requests through the proxy ({used.failed} failed), "
+                    f"{used.tokens.input} input + {used.tokens.output} output tokens",
+                )
+
         env = {
             "PWD": "/workspace",
-            "OPENCODE_CONFIG_CONTENT": json.dumps(agent_config()),
-            **settings.agent_env,
+            "OPENCODE_CONFIG_CONTENT": json.dumps(agent_config(llm.providers)),
+            **llm.env,
         }
         mounts = [Mount(workspace.git_dir, "/workspace/.git", read_only=True)]
-        if settings.opencode_config:
-            path = Path(settings.opencode_config).expanduser().resolve()
-            if not path.is_file():
-                raise BotError(f"AUTOCODE_OPENCODE_CONFIG {path} does not exist")
-            mounts.append(Mount(path, "/run/autocode/opencode.json"))
+        if llm.config_file is not None:
+            mounts.append(Mount(llm.config_file, "/run/autocode/opencode.json"))
             env["OPENCODE_CONFIG"] = "/run/autocode/opencode.json"
-        auth = Path(settings.opencode_auth).expanduser()
-        if settings.opencode_auth and auth.is_file():
-            mounts.append(Mount(auth.resolve(), "/run/autocode/auth.json"))
+        if llm.auth_file is not None:
+            mounts.append(Mount(llm.auth_file, "/run/autocode/auth.json"))
         return ContainerSpec(
+            llm_relay=relay_target(proxy) if internal and proxy and llm.grant else "",
+            on_removed=llm_done,
             image=settings.runner_image,
             command=command,
             workspace=workspace.work_tree,
@@ -492,12 +961,13 @@ class Run:
             memory=settings.agent_memory,
             cpus=settings.agent_cpus,
             pids=settings.agent_pids,
-            timeout=settings.run_timeout,
+            timeout=max(1.0, self._remaining()),  # what is left of the run's time
             idle_timeout=settings.idle_timeout,
             user=container_user(),
             workspace_read_only=self.ask,
             worker=self.deps.worker_id,
             store=self.deps.store_key,
+            session_dir=self.session.data_dir if self.session is not None else None,
         )
 
     # -- reporting -------------------------------------------------------------
@@ -511,16 +981,34 @@ class Run:
         elapsed = self._now() - progress.started
         progress.dirty = False
         progress.shown_at = time.monotonic()
-        await self.reporter.try_say(
-            render.progress_comment(
-                self.ticket.id, progress.phase, elapsed, progress.last_step, self._details()
-            )
+        attempts = self._attempt_lines()
+        comment = render.progress_comment(
+            self.ticket.id,
+            progress.phase,
+            elapsed,
+            progress.last_step,
+            self._details(),
+            attempts=attempts,
+            with_tests=bool(self.repo.test) and not self.ask,
         )
-        output = render.progress_output(progress.phase, elapsed, progress.last_step)
+        await self.reporter.try_say(comment)
+        output = render.progress_output(
+            progress.phase, elapsed, progress.last_step, attempts=attempts
+        )
         if start:
             await self.reporter.start_check(self._now(), output)
         else:
             await self.reporter.update_check({"output": output})
+
+    def _attempt_lines(self) -> list[str]:
+        """The test loop so far, one line per attempt, for the progress."""
+        limit = self.repo.max_attempts
+        lines = [a.describe(limit) for a in self.attempts]
+        if self.testing:
+            lines.append(f"attempt {self.testing} of {limit}: running `{self.repo.test}` ⏳")
+        elif self.attempts and not self.attempts[-1].passed and self.progress.phase == "agent":
+            lines.append(f"attempt {len(self.attempts) + 1} of {limit}: the agent is fixing it ⏳")
+        return lines
 
     async def _keep_reporting(self) -> None:
         """While the agent works: progress every few seconds, and tell who waits behind."""
@@ -537,6 +1025,7 @@ class Run:
             self.store.finish, self.ticket.id, state, self._now(),
             conclusion=conclusion, error=error,
         )  # fmt: skip
+        await self.deps.events.finished(self.ticket.id, ran=True)
 
     async def conclude(self, outcome: Outcome) -> None:
         """Publish the outcome (comment and check run) and put the ticket in its final state."""
@@ -550,6 +1039,12 @@ class Run:
         await self.reporter.conclude_check(
             self._now(), str(outcome.conclusion), render.check_output(outcome)
         )
+        usage = outcome.usage
+        if usage.input or usage.output or usage.cost:  # for the dashboard, API and metrics
+            await asyncio.to_thread(
+                self.store.update, self.ticket.id,
+                tokens_input=usage.input, tokens_output=usage.output, cost=usage.cost,
+            )  # fmt: skip
         await self._finish(state, str(outcome.conclusion), outcome.reason or None)
         self._log("done", f"{state}: {outcome.headline}")
         log.info(

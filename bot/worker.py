@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import socket
@@ -26,9 +25,10 @@ from .github import render
 from .github.client import GitHubApp, RepoClient
 from .github.render import Outcome
 from .github.reporter import Reporter
+from .hooks import TicketEvents
 from .models import CONTROL_KINDS, Conclusion, Ticket, TicketState
-from .run import Deps, Run, effective_kind
-from .runner.docker import DockerRunner
+from .run import Deps, Run, effective_kind, session_store
+from .runner.docker import DockerRunner, store_key
 from .store.base import TicketStore
 from .triggers.commands import help_text
 
@@ -38,6 +38,7 @@ ALLOWED_ROLES = frozenset({"admin", "maintain", "write"})
 WORK_KINDS = frozenset({"label", "command", "ask", "retry", "rerequest"})
 ANNOUNCE_EVERY = 2.0  # seconds between looks for tickets waiting behind a run
 SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
+SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
 
 
 class Worker:
@@ -52,8 +53,10 @@ class Worker:
         *,
         worker_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        events: TicketEvents | None = None,
     ) -> None:
         self.settings = settings
+        self.events = events or TicketEvents()  # metrics and notifications; none by default
         self.store = store
         self.github = github
         self.runner = runner
@@ -65,8 +68,9 @@ class Worker:
         self._announced: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._swept = 0.0
+        self._sessions_swept = 0.0
         # names the database on container labels, never revealing its URL
-        self.store_key = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+        self.store_key = store_key(settings.database_url)
         self.docker_ok = True
 
     # -- the loop ------------------------------------------------------------
@@ -99,6 +103,7 @@ class Worker:
             await self._recover()
             await self._poll_cancels()
             await self._sweep()
+            await self._sweep_sessions()
             while len(self._tasks) < self.settings.max_parallel and not stop.is_set():
                 if not await self._docker_ready():
                     break
@@ -161,6 +166,18 @@ class Worker:
         if removed:
             log.info("removed containers of dead runs", extra={"tickets": removed})
 
+    async def _sweep_sessions(self) -> None:
+        """At start and hourly: remove agent sessions unused for AUTOCODE_SESSION_TTL_DAYS."""
+        now = time.monotonic()
+        if self._sessions_swept and now - self._sessions_swept < SESSION_SWEEP_EVERY:
+            return
+        self._sessions_swept = now
+        store = session_store(self.settings)
+        try:
+            await asyncio.to_thread(store.sweep, self.clock(), self.settings.session_ttl_days)
+        except OSError:
+            log.warning("session sweep failed", exc_info=True)
+
     async def drain(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -197,6 +214,7 @@ class Worker:
         for ticket in failed:
             with contextlib.suppress(Exception):
                 await self._report_lost(ticket)
+            await self.events.finished(ticket.id)
 
     async def _report_lost(self, ticket: Ticket) -> None:
         gh = await self.github.repo(ticket.repository, ticket.installation_id)
@@ -233,6 +251,7 @@ class Worker:
                 conclusion="failure",
                 error="internal error",
             )
+            await self.events.finished(ticket.id)
         finally:
             lease.cancel()
             self._cancels.pop(ticket.id, None)
@@ -261,6 +280,7 @@ class Worker:
         await asyncio.to_thread(
             self.store.finish, ticket.id, state, self.clock(), conclusion=conclusion, error=error
         )
+        await self.events.finished(ticket.id)
 
     async def _process(self, ticket: Ticket, cancel: asyncio.Event) -> None:
         try:
@@ -270,7 +290,7 @@ class Worker:
             log.error("no installation token", extra={"ticket": ticket.id, "error": exc.message})
             return
         reporter = Reporter(gh, ticket)
-        role = await gh.permission(ticket.requested_by)
+        role = await self._role(gh, ticket)
         if ticket.kind == "cancel":
             await self._cancel_runs(ticket, gh, reporter, role)
             return
@@ -302,8 +322,20 @@ class Worker:
             cancelled_by=self._cancelled_by.get,
             worker_id=self.worker_id,
             store_key=self.store_key,
+            events=self.events,
         )
+        await self.events.started(ticket)
         await Run(deps, ticket, gh, reporter, cancel).execute()
+
+    async def _role(self, gh: RepoClient, ticket: Ticket) -> str:
+        """The asker's role; the operator's own tickets (dashboard, /api) need no GitHub lookup.
+
+        Webhook triggers are built from fixed context keys, so no payload can
+        claim to be the operator.
+        """
+        if ticket.context.get("operator") is True:
+            return "admin"
+        return await gh.permission(ticket.requested_by)
 
     async def _reject(self, ticket: Ticket, reporter: Reporter, role: str) -> None:
         try:
@@ -423,7 +455,7 @@ class Worker:
             if waiting.comment_id is not None:
                 continue
             reporter = Reporter(gh, waiting)
-            role = await gh.permission(waiting.requested_by)
+            role = await self._role(gh, waiting)
             if role not in ALLOWED_ROLES:
                 await self._reject(waiting, reporter, role)
                 continue

@@ -12,6 +12,7 @@ later run with the token in its environment.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -187,11 +188,21 @@ class Workspace:
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").strip()
 
-    def hand_to_agent(self, uid: int, gid: int) -> None:
-        """Make the work tree writable by the agent's user."""
+    def hand_to_agent(self, uid: int, gid: int, paths: Sequence[str] | None = None) -> None:
+        """Make the work tree (or only `paths` and their folders) writable by the agent's user."""
         if os.getuid() != 0:
             return
-        for path in [self.work_tree, *self.work_tree.rglob("*")]:
+        if paths is None:
+            todo = [self.work_tree, *self.work_tree.rglob("*")]
+        else:
+            found: dict[Path, None] = {}
+            for name in paths:
+                target = self.work_tree / name
+                while target != self.work_tree and self.work_tree in target.parents:
+                    found[target] = None
+                    target = target.parent
+            todo = list(found)
+        for path in todo:
             try:
                 os.lchown(path, uid, gid)
             except FileNotFoundError:
@@ -200,8 +211,106 @@ class Workspace:
     def changes(self) -> list[str]:
         """Stage everything the agent left; return the changed paths."""
         self.git("add", "--all", "--", ".")
-        out = self.git("diff", "--cached", "--name-only", "-z")
+        # no rename detection: a protected file moved elsewhere must show as its deletion
+        out = self.git("diff", "--cached", "--name-only", "--no-renames", "-z")
         return [p for p in out.split("\0") if p]
+
+    def discard(self, paths: Sequence[str]) -> None:
+        """Undo the agent's changes to `paths`: restore them from HEAD, remove new ones.
+
+        Runs after `changes` (everything staged). Paths are literal, never globs;
+        a new file is removed with lstat semantics, never through a symlink.
+        """
+        if not paths:
+            return
+        literal = {"GIT_LITERAL_PATHSPECS": "1"}
+        listed = self.git("ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths, env=literal)
+        at_head = {p for p in listed.split("\0") if p}
+        new = [p for p in paths if p not in at_head]
+        if new:
+            self.git("rm", "--cached", "--quiet", "--force", "-r", "--", *new, env=literal)
+            for path in new:
+                self._remove_new(path)
+        old = [p for p in paths if p in at_head]
+        if old:
+            self.git(
+                "restore", "--source=HEAD", "--staged", "--worktree", "--", *old, env=literal
+            )
+
+    def _remove_new(self, path: str) -> None:
+        target = self.work_tree
+        for part in Path(path).parts[:-1]:
+            target = target / part
+            if target.is_symlink() or not target.is_dir():
+                return  # never step through a link the agent planted
+        target = target / Path(path).name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+
+    def exclude_untracked(self) -> list[str]:
+        """Keep what setup left (a virtualenv, node_modules) out of every later commit.
+
+        The untracked paths are added to the host-side git directory's
+        `info/exclude`, which the agent cannot write.
+        """
+        out = self.git("ls-files", "--others", "--exclude-standard", "--directory", "-z")
+        paths = [p for p in out.split("\0") if p]
+        if paths:
+            info = self.git_dir / "info"
+            info.mkdir(exist_ok=True)
+            with (info / "exclude").open("a") as exclude:
+                for path in paths:
+                    escaped = "".join("\\" + c if c in "*?[]!#\\ " else c for c in path)
+                    exclude.write("/" + escaped + "\n")
+        return paths
+
+    def reset_to_index(self) -> list[str]:
+        """Undo what a test run wrote: files back to the index, new files removed.
+
+        Called after `changes` staged the agent's work, so the commit holds the
+        agent's change and not the tests' caches and reports. Returns the paths
+        written back (owned by the host's user until handed to the agent).
+        """
+        out = self.git("diff", "--name-only", "--no-renames", "-z")
+        changed = [p for p in out.split("\0") if p]
+        if changed:
+            self.git("restore", "--worktree", "--", *changed, env={"GIT_LITERAL_PATHSPECS": "1"})
+        self.git("clean", "-f", "-d", "-q", "--", ".")
+        return changed
+
+    def read_committed(self, path: str, limit: int) -> bytes | None:
+        """A file as the start commit holds it (None: not there), never through a symlink.
+
+        Reading the commit rather than the work tree means a symlink to a host
+        file is refused instead of followed, and nothing the agent writes later
+        changes what was read.
+        """
+        entry = self.git(
+            "ls-tree", "-z", "HEAD", "--", path, env={"GIT_LITERAL_PATHSPECS": "1"}
+        ).strip("\0")
+        if not entry:
+            return None
+        mode, kind, rest = entry.split(" ", 2)
+        sha = rest.split("\t", 1)[0]
+        if kind != "blob" or mode not in ("100644", "100755"):
+            raise WorkspaceError(f"{path} is not a regular file in the commit")
+        size = int(self.git("cat-file", "-s", sha).strip())
+        if size > limit:
+            raise WorkspaceError(f"{path} is larger than {limit} bytes")
+        done = subprocess.run(
+            ["git", "cat-file", "blob", sha],
+            cwd=self.work_tree,
+            env=self._env(""),
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise WorkspaceError(f"git cat-file failed: {done.stderr.decode(errors='replace')}")
+        return done.stdout
 
     def commit(self, message: str, author: Author) -> str:
         env = {

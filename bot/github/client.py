@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -32,6 +32,8 @@ RUN_PERMISSIONS: dict[str, str] = {
     "checks": "write",
     "metadata": "read",
 }
+# Asked for only to check `allowed_teams` (GET /orgs/{org}/teams/{team}/memberships/{user}).
+MEMBERS_PERMISSIONS: dict[str, str] = {"members": "read", "metadata": "read"}
 REFRESH_MARGIN = 300.0  # seconds before expiry when a token is replaced
 MAX_RETRY_WAIT = 900.0  # seconds: the longest a single rate-limit wait may last
 
@@ -79,6 +81,7 @@ RETRY = Backoff()
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 T = TypeVar("T")
+EventHooks = Mapping[str, list[Callable[..., Any]]]  # httpx's event_hooks
 
 
 @dataclass(frozen=True)
@@ -167,12 +170,15 @@ class GitHubApp:
         private_key: str,
         app_id: str = "",
         client_id: str = "",
+        event_hooks: EventHooks | None = None,
     ) -> None:
         self.api_url = api_url
+        self.event_hooks = event_hooks  # httpx hooks on every GitHub call (metrics)
         self._auth = AppAuthStrategy(app_id or None, private_key, client_id=client_id or None)
         self._app = GitHub(
-            self._auth, base_url=api_url, auto_retry=RETRY, timeout=TIMEOUT, http_cache=False
-        )
+            self._auth, base_url=api_url, auto_retry=RETRY, timeout=TIMEOUT, http_cache=False,
+            async_event_hooks=event_hooks,
+        )  # fmt: skip
         # githubkit's overloads are precise but huge; the adapter checks shapes itself.
         self._rest: Any = self._app.rest
         self._tokens: dict[tuple[int, str], AccessToken] = {}
@@ -211,6 +217,56 @@ class GitHubApp:
             )
             return token
 
+    async def team_member(
+        self, repository: str, installation_id: int | None, org: str, team: str, login: str
+    ) -> bool:
+        """Whether `login` is an active member of `org`'s team `team`.
+
+        Team membership needs the organization permission `members: read`,
+        which no run needs otherwise: a separate short-lived token asks for it,
+        only when a repository's settings name `allowed_teams`. An App not
+        granted it gets a GitHubError saying so.
+        """
+        if installation_id is None:
+            installation_id = await self.installation_id(repository)
+        name = repository.split("/", 1)[1]
+        try:
+            response = await call(
+                lambda: self._rest.apps.async_create_installation_access_token(
+                    installation_id,
+                    data={"repositories": [name], "permissions": MEMBERS_PERMISSIONS},
+                )
+            )
+        except GitHubError as exc:
+            if status_of(exc) == 422:
+                raise GitHubError(
+                    "allowed_teams needs the App's organization permission `members: read`; "
+                    "the App's owner can grant it in the App's settings"
+                ) from exc
+            raise
+        client = GitHub(
+            TokenAuthStrategy(response.parsed_data.token),
+            base_url=self.api_url,
+            auto_retry=RETRY,
+            timeout=TIMEOUT,
+            http_cache=False,
+        )
+        rest: Any = client.rest
+        try:
+            found = await call(
+                lambda: rest.teams.async_get_membership_for_user_in_org(org, team, login)
+            )
+        except GitHubError as exc:
+            if status_of(exc) == 404:
+                return False
+            if status_of(exc) == 403:
+                raise GitHubError(
+                    "allowed_teams needs the App's organization permission `members: read`"
+                ) from exc
+            raise
+        data = found.json()
+        return isinstance(data, dict) and data.get("state") == "active"
+
     async def identity(self, repo: RepoClient) -> Identity:
         """The `<slug>[bot]` account the App commits as.
 
@@ -231,13 +287,20 @@ class GitHubApp:
 
     async def repo(self, repository: str, installation_id: int | None = None) -> RepoClient:
         token = await self.token(repository, installation_id)
-        return RepoClient(self.api_url, repository, token)
+        return RepoClient(self.api_url, repository, token, event_hooks=self.event_hooks)
 
 
 class RepoClient:
     """Calls on one repository with its installation token."""
 
-    def __init__(self, api_url: str, repository: str, token: AccessToken) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        repository: str,
+        token: AccessToken,
+        *,
+        event_hooks: EventHooks | None = None,
+    ) -> None:
         self.repository = repository
         self.owner, self.name = repository.split("/", 1)
         self.token = token
@@ -247,6 +310,7 @@ class RepoClient:
             auto_retry=RETRY,
             timeout=TIMEOUT,
             http_cache=False,
+            async_event_hooks=event_hooks,
         )
         self._rest: Any = self._gh.rest
 
@@ -400,6 +464,25 @@ class RepoClient:
         )
         pull = response.parsed_data
         return pull.number, pull.html_url
+
+    async def add_labels(self, number: int, labels: list[str]) -> None:
+        await call(
+            lambda: self._rest.issues.async_add_labels(
+                self.owner, self.name, number, data={"labels": labels}
+            )
+        )
+
+    async def request_reviewers(
+        self, number: int, *, users: list[str], teams: list[str]
+    ) -> None:
+        data: dict[str, list[str]] = {"reviewers": users}
+        if teams:
+            data["team_reviewers"] = teams
+        await call(
+            lambda: self._rest.pulls.async_request_reviewers(
+                self.owner, self.name, number, data=data
+            )
+        )
 
     async def update_pull(self, number: int, *, body: str) -> None:
         await call(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..models import Conclusion, Usage
+from ..testloop import TestAttempt, summary
 
 CHECK_NAME = "Auto-Code"
-PHASES = ("queued", "preparing", "agent", "pushing", "done")
+PHASES = ("queued", "preparing", "agent", "testing", "pushing", "done")
 PHASE_LABELS = {
     "queued": "Queued",
     "preparing": "Preparing the workspace",
     "agent": "Agent working",
+    "testing": "Running the tests",
     "pushing": "Pushing the branch",
     "done": "Done",
 }
@@ -61,14 +64,32 @@ class Outcome:
     reason: str = ""
     answer: str = ""
     output_tail: Sequence[str] = ()
+    errors: Sequence[str] = ()  # one line each, e.g. the problems of the settings file
+    dropped: Sequence[str] = ()  # protected paths the agent changed, undone before commit
+    tests: Sequence[TestAttempt] = ()  # the test loop's attempts, oldest first
+    test_command: str = ""
+    max_attempts: int = 0
+    draft: bool = False  # the pull request was opened as a draft
+    notes: Sequence[str] = ()  # things that went wrong on the side (a reviewer not requested)
+    annotations: Sequence[dict[str, Any]] = ()  # check-run annotations of the final tests
 
 
 def progress_comment(
-    ticket_id: int, phase: str, elapsed: float, last_step: str = "", details_url: str = ""
+    ticket_id: int,
+    phase: str,
+    elapsed: float,
+    last_step: str = "",
+    details_url: str = "",
+    *,
+    attempts: Sequence[str] = (),
+    with_tests: bool = False,
 ) -> str:
+    """The run's one comment while it runs; with tests, each attempt under their step."""
     lines = [marker(ticket_id), f"**{CHECK_NAME}** is working on this · {duration(elapsed)}", ""]
     reached = PHASES.index(phase) if phase in PHASES else 0
     for index, name in enumerate(PHASES[:-1]):
+        if name == "testing" and not with_tests:
+            continue
         if index < reached:
             lines.append(f"- [x] {PHASE_LABELS[name]}")
         elif index == reached:
@@ -76,6 +97,8 @@ def progress_comment(
             lines.append(f"- [ ] **{PHASE_LABELS[name]}**{step} ⏳")
         else:
             lines.append(f"- [ ] {PHASE_LABELS[name]}")
+        if name == "testing":
+            lines += [f"  - {a}" for a in attempts]
     if details_url:
         lines += ["", f"[Details]({details_url})"]
     return "\n".join(lines)
@@ -105,12 +128,21 @@ def outcome_comment(ticket_id: int, outcome: Outcome) -> str:
         Conclusion.CANCELLED: "🛑",
     }[outcome.conclusion]
     lines = [marker(ticket_id), f"{icon} **{CHECK_NAME}**: {outcome.headline}", ""]
+    if outcome.errors:
+        lines += [*(f"- {e}" for e in outcome.errors[:50]), ""]
     if outcome.pr_url:
-        lines += [f"Pull request: {outcome.pr_url}", ""]
+        draft = " (draft)" if outcome.draft else ""
+        lines += [f"Pull request{draft}: {outcome.pr_url}", ""]
     if outcome.files:
         lines += ["Changed files:", *_files(outcome.files), ""]
+    if outcome.dropped:
+        lines += [_DROPPED, *_files(outcome.dropped), ""]
+    if outcome.tests:
+        lines += _tests(outcome)
     if outcome.reason:
         lines += [f"Reason: {outcome.reason}", ""]
+    if outcome.notes:
+        lines += [*(f"Note: {n}" for n in outcome.notes), ""]
     if outcome.output_tail:
         lines += [
             "<details><summary>Last lines of the agent's output</summary>",
@@ -123,6 +155,17 @@ def outcome_comment(ticket_id: int, outcome: Outcome) -> str:
         ]
     lines.append(_usage_line(outcome))
     return "\n".join(lines)
+
+
+_DROPPED = "Protected paths the agent changed (undone, not committed):"
+
+
+def _tests(outcome: Outcome) -> list[str]:
+    verdict = summary(outcome.tests, outcome.max_attempts)
+    icon = "✅" if outcome.tests[-1].passed else "❌"
+    lines = [f"{icon} Tests (`{outcome.test_command}`): {verdict}"]
+    lines += [f"- {a.describe(outcome.max_attempts or None)}" for a in outcome.tests]
+    return [*lines, ""]
 
 
 def answer_comment(ticket_id: int, outcome: Outcome) -> str:
@@ -139,17 +182,33 @@ def answer_comment(ticket_id: int, outcome: Outcome) -> str:
     )
 
 
-def check_output(outcome: Outcome) -> dict[str, str]:
+def check_output(outcome: Outcome) -> dict[str, Any]:
     """The `output` object of the completed check run."""
-    summary = [outcome.headline, ""]
+    lines = [outcome.headline, ""]
+    if outcome.errors:
+        lines += [*(f"- {e}" for e in outcome.errors[:50]), ""]
     if outcome.pr_url:
-        summary += [f"Pull request: {outcome.pr_url}", ""]
+        lines += [f"Pull request: {outcome.pr_url}", ""]
     if outcome.files:
-        summary += ["**Changed files**", *_files(outcome.files, 100), ""]
+        lines += ["**Changed files**", *_files(outcome.files, 100), ""]
+    if outcome.dropped:
+        lines += [f"**{_DROPPED}**", *_files(outcome.dropped, 100), ""]
+    if outcome.tests:
+        lines += _tests(outcome)
     if outcome.reason:
-        summary += [f"**Reason:** {outcome.reason}", ""]
-    summary += [f"**Usage:** {_usage_line(outcome)}"]
+        lines += [f"**Reason:** {outcome.reason}", ""]
+    lines += [f"**Usage:** {_usage_line(outcome)}"]
     text_parts = []
+    if outcome.tests:
+        final = outcome.tests[-1]
+        text_parts += [
+            f"### Test output (attempt {final.number}, `{outcome.test_command}`)",
+            "",
+            "~~~~",
+            _quote(final.output, 30000) or "(no output)",
+            "~~~~",
+            "",
+        ]
     if outcome.answer:
         text_parts += ["### The agent's answer", "", _quote(outcome.answer, 20000), ""]
     if outcome.output_tail:
@@ -160,19 +219,28 @@ def check_output(outcome: Outcome) -> dict[str, str]:
             _quote("\n".join(outcome.output_tail), 20000),
             "~~~~",
         ]
-    output = {"title": outcome.headline[:250], "summary": "\n".join(summary)[:MAX_SUMMARY]}
+    output: dict[str, Any] = {
+        "title": outcome.headline[:250],
+        "summary": "\n".join(lines)[:MAX_SUMMARY],
+    }
     if text_parts:
         output["text"] = "\n".join(text_parts)[:MAX_SUMMARY]
+    if outcome.annotations:
+        output["annotations"] = list(outcome.annotations)[:50]
     return output
 
 
-def progress_output(phase: str, elapsed: float, last_step: str = "") -> dict[str, str]:
+def progress_output(
+    phase: str, elapsed: float, last_step: str = "", *, attempts: Sequence[str] = ()
+) -> dict[str, str]:
     """The `output` of the check run while it runs: the same steps as the comment."""
     label = PHASE_LABELS.get(phase, phase)
-    summary = f"{label} · {duration(elapsed)}"
+    text = f"{label} · {duration(elapsed)}"
     if last_step:
-        summary += f"\n\nLatest step: {last_step}"
-    return {"title": label, "summary": summary}
+        text += f"\n\nLatest step: {last_step}"
+    if attempts:
+        text += "\n\n**Tests**\n" + "\n".join(f"- {a}" for a in attempts)
+    return {"title": label, "summary": text}
 
 
 def pr_body(number: int, outcome: Outcome, answer: str) -> str:
@@ -182,10 +250,27 @@ def pr_body(number: int, outcome: Outcome, answer: str) -> str:
         f"This pull request was written by the OpenCode agent run by **{CHECK_NAME}**.",
         "",
     ]
+    if outcome.tests:
+        final = outcome.tests[-1]
+        verdict = summary(outcome.tests, outcome.max_attempts)
+        lines += ["### Tests", "", f"{'✅' if final.passed else '❌'} `{outcome.test_command}`: "
+                  f"{verdict}."]  # fmt: skip
+        if not final.passed:
+            lines += [
+                "",
+                "This pull request is a draft until they pass. The end of the last run:",
+                "",
+                "~~~~",
+                _quote(final.output, 3000) or "(no output)",
+                "~~~~",
+            ]
+        lines.append("")
     if answer.strip():
         lines += ["### Summary from the agent", "", _quote(answer, 6000), ""]
     if outcome.files:
         lines += ["### Changed files", *_files(outcome.files), ""]
+    if outcome.dropped:
+        lines += [f"### {_DROPPED}", *_files(outcome.dropped), ""]
     lines.append(_usage_line(outcome))
     return "\n".join(lines)
 
@@ -194,6 +279,15 @@ def rejected_comment(user: str, role: str) -> str:
     return (
         f"@{user} {CHECK_NAME} only runs for people with write, maintain or admin permission "
         f"on this repository (yours: {role}). Ask a maintainer to add the label or the command."
+    )
+
+
+def not_allowed_comment(user: str) -> str:
+    """A sender with write permission whom `.github/autocode.yml` does not list."""
+    return (
+        f"@{user} {CHECK_NAME} runs here only for the people and teams that "
+        "`.github/autocode.yml` lists in `allowed_users` / `allowed_teams`. "
+        "Ask one of them to add the label or the command."
     )
 
 
@@ -235,5 +329,10 @@ def nothing_to_retry() -> str:
     return f"{CHECK_NAME}: there is no earlier run here to retry."
 
 
+OPERATOR_NAMES = frozenset({"dashboard", "api"})  # never @-mention: they are real logins
+
+
 def cancelled_by(user: str) -> str:
+    if user in OPERATOR_NAMES:
+        return f"cancelled from the {'dashboard' if user == 'dashboard' else 'API'}"
     return f"cancelled by @{user}"

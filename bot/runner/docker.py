@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -11,9 +12,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DockerUnavailable, RunnerError, RunnerImageMissing
+from .egress import AGENT_NETWORK, RELAY_HOST, Egress, bridge_gateway, resolv_conf
+
+if TYPE_CHECKING:
+    from ..llm.proxy import LLMProxy
 
 log = logging.getLogger("bot.runner")
 
@@ -22,6 +27,7 @@ WORKER_LABEL = "autocode.worker"
 STORE_LABEL = "autocode.store"
 AGENT_HOME = "/home/agent"
 WORKSPACE = "/workspace"
+OPENCODE_DATA = AGENT_HOME + "/.local/share/opencode"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,13 @@ class ContainerSpec:
     workspace_read_only: bool = False  # ask mode: the agent reads, nothing is pushed
     worker: str = ""  # the worker that runs it: the orphan sweep asks the store about it
     store: str = ""  # which ticket store it belongs to: a sweep touches only its own
+    # the agent's opencode data dir, kept on the host between containers and runs (sessions)
+    session_dir: Path | None = None
+    role: str = "agent"  # agent | setup | test: what the container runs, on its label
+    # `internal` network: where the relay beside the agent forwards to (the LLM proxy, host:port)
+    llm_relay: str = ""
+    # called once the container is gone (or was never made): the run's LLM capability dies
+    on_removed: Callable[[], None] | None = field(default=None, compare=False)
 
     def create_kwargs(self) -> dict[str, Any]:
         """The Docker SDK arguments: non-root, no capabilities, read-only root, limits."""
@@ -62,7 +75,18 @@ class ContainerSpec:
                 "bind": mount.target,
                 "mode": "ro" if mount.read_only else "rw",
             }
-        network = "none" if self.network == "internal" else self.network
+        tmpfs = {
+            "/tmp": "rw,nosuid,nodev,size=1g",  # noqa: S108 (inside the container)
+            AGENT_HOME: f"rw,nosuid,nodev,size=2g,uid={uid},gid={gid or uid},mode=0700",
+        }
+        if self.session_dir is not None:
+            volumes[str(self.session_dir)] = {"bind": OPENCODE_DATA, "mode": "rw"}
+            # the engine creates the mount point's parents as root: give the agent
+            # its own ~/.local, or opencode cannot make ~/.local/state
+            tmpfs[AGENT_HOME + "/.local"] = (
+                f"rw,nosuid,nodev,size=1g,uid={uid},gid={gid or uid},mode=0700"
+            )
+        network = AGENT_NETWORK if self.network == "internal" else self.network
         return {
             "image": self.image,
             "command": list(self.command),
@@ -73,10 +97,7 @@ class ContainerSpec:
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges:true"],
             "read_only": True,
-            "tmpfs": {
-                "/tmp": "rw,nosuid,nodev,size=1g",  # noqa: S108 (inside the container)
-                AGENT_HOME: f"rw,nosuid,nodev,size=2g,uid={uid},gid={gid or uid},mode=0700",
-            },
+            "tmpfs": tmpfs,
             "mem_limit": self.memory,
             "memswap_limit": self.memory,
             "nano_cpus": int(self.cpus * 1e9),
@@ -87,7 +108,7 @@ class ContainerSpec:
                 LABEL: str(self.ticket_id),
                 WORKER_LABEL: self.worker,
                 STORE_LABEL: self.store,
-                "autocode.role": "agent",
+                "autocode.role": self.role,
             },
             "detach": True,
             "stdin_open": False,
@@ -107,6 +128,11 @@ class ContainerExit:
     agent_seconds: float = 0.0  # started → exited (the agent's own time)
 
 
+def store_key(database_url: str) -> str:
+    """Names a ticket store on container labels without revealing its URL."""
+    return hashlib.sha256(database_url.encode()).hexdigest()[:16]
+
+
 def container_user() -> str:
     """The uid:gid the agent runs as: the host's own, or 1000 when the host runs as root."""
     uid = os.getuid()
@@ -123,6 +149,9 @@ class DockerRunner:
         self.active = 0  # agent containers this runner has going now (a metric)
         self._client: Any = None
         self._lock = threading.Lock()
+        # the host-side LLM proxy the agents on this engine use (set by the composition root)
+        self.llm_proxy: LLMProxy | None = None
+        self._egress: Egress | None = None
 
     @property
     def client(self) -> Any:
@@ -203,7 +232,24 @@ class DockerRunner:
         cancel: asyncio.Event,
         activity: Callable[[], float] | None = None,
     ) -> ContainerExit:
-        """Run the container to its end, a timeout, idleness or cancellation; remove it."""
+        """Run the container to its end, a timeout, idleness or cancellation; remove it.
+
+        Whatever happens, `spec.on_removed` runs after: the container, and with
+        it everything that could use the run's LLM capability, is gone.
+        """
+        try:
+            return await self._run(spec, on_line, cancel, activity)
+        finally:
+            if spec.on_removed is not None:
+                spec.on_removed()
+
+    async def _run(
+        self,
+        spec: ContainerSpec,
+        on_line: Callable[[str], None],
+        cancel: asyncio.Event,
+        activity: Callable[[], float] | None = None,
+    ) -> ContainerExit:
         import docker.errors
         import requests
 
@@ -293,7 +339,29 @@ class DockerRunner:
         image = kwargs.pop("image")
         command = kwargs.pop("command")
         kwargs.pop("detach")
+        if spec.network == "internal":
+            # the agents' network (made on first use); the relay to the proxy found by name
+            self.egress.network()
+            kwargs["volumes"][str(resolv_conf())] = {"bind": "/etc/resolv.conf", "mode": "ro"}
+            if spec.llm_relay:
+                kwargs["extra_hosts"] = {RELAY_HOST: self.egress.relay(spec.llm_relay, image)}
         return self.client.containers.create(image, command, **kwargs)
+
+    @property
+    def egress(self) -> Egress:
+        """The `internal` network's pieces on this engine (runner/egress.py)."""
+        if self._egress is None:
+            self._egress = Egress(self.client)
+        return self._egress
+
+    def bridge_gateway(self) -> str:
+        """The host's address on the engine's default bridge (where `bridge` agents find it)."""
+        import docker.errors
+
+        try:
+            return bridge_gateway(self.client)
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
 
     @staticmethod
     def _pump(

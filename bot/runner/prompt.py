@@ -58,8 +58,16 @@ def build_prompt(
     instructions: str = "",
     is_pull_request: bool = False,
     location: CodeLocation | None = None,
+    repo_instructions: str = "",
+    test_command: str = "",
+    protected: Sequence[str] = (),
 ) -> str:
-    """The full prompt: request first, then the issue and its thread as context, then rules."""
+    """The full prompt: request first, then the issue and its thread as context, then rules.
+
+    The repository's own settings (`.github/autocode.yml`) come last before the
+    rules: the maintainers' instructions, the command the change is tested
+    with, and the paths whose changes are undone.
+    """
     kind = "pull request" if is_pull_request else "issue"
     parts: list[str] = []
     if instructions.strip():
@@ -92,6 +100,24 @@ def build_prompt(
         parts += ["", "Comments on the thread, oldest first:"]
         for comment in comments:
             parts += [f"--- @{comment.author} wrote:", _clip(comment.body, MAX_COMMENT)]
+    if repo_instructions.strip():
+        parts += [
+            "",
+            "Instructions from the repository's maintainers:",
+            _clip(repo_instructions, MAX_BODY),
+        ]
+    if test_command.strip():
+        parts += [
+            "",
+            f"When you finish, the command `{test_command.strip()}` is run to test your change; "
+            "if it fails you will be shown its output and asked to fix the problem.",
+        ]
+    if protected:
+        parts += [
+            "",
+            "Do not change these protected paths; changes to them are undone: "
+            + ", ".join(f"`{p}`" for p in protected[:50]),
+        ]
     parts += ["", RULES]
     prompt = "\n".join(parts)
     if len(prompt) > MAX_PROMPT:

@@ -12,12 +12,12 @@ def open_store(settings: Settings) -> TicketStore:
     if url.startswith("sqlite://"):
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(settings.sqlite_path)
+        return SQLiteStore(settings.sqlite_path, notify_urls=settings.notify_urls)
     if url.startswith(("postgresql://", "postgres://")):
         # Imported here so a SQLite-only install never loads the PostgreSQL driver.
         from .postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, notify_urls=settings.notify_urls)
     from ..errors import SettingsError
 
     raise SettingsError("AUTOCODE_DATABASE_URL must start with sqlite:// or postgresql://")

@@ -50,6 +50,27 @@ class LogLine:
     message: str
 
 
+@dataclass(frozen=True)
+class Notification:
+    """One outbox row: an event body for one receiver URL, sent until it is delivered."""
+
+    id: int
+    ticket_id: int
+    url: str
+    event: str
+    body: str
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    delivered_at: float | None = None
+    last_error: str | None = None
+
+
+# Seconds a notification handed out by `due_notifications` is hidden from other
+# notifiers: the longest one delivery attempt may take before it is tried again.
+NOTIFY_LEASE = 60.0
+
+
 class TicketStore(Protocol):
     """Durable tickets: add (deduplicated by delivery), claim with a lease, finish."""
 
@@ -106,7 +127,10 @@ class TicketStore(Protocol):
         """
 
     def request_cancel(self, ticket_id: int, by: str) -> bool:
-        """Ask the worker running a ticket to stop it; False unless it is running."""
+        """Ask that a ticket stop: now if it runs, as soon as it is claimed if it waits.
+
+        False when the ticket is over already (or unknown).
+        """
 
     def cancel_requests(self, ticket_ids: Sequence[int]) -> dict[int, str]:
         """Of these tickets, the running ones someone asked to cancel, and who asked."""
@@ -116,5 +140,34 @@ class TicketStore(Protocol):
     def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]: ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def oldest_queued(self, now: float) -> float | None:
+        """Seconds the oldest queued ticket has waited at `now`; None when none waits."""
+
+    # -- the notification outbox -------------------------------------------
+    # Stores made with `notify_urls` also write a `ticket.queued` row per URL
+    # inside add_many's transaction: a ticket and its first event commit together.
+    def enqueue_notifications(
+        self, ticket_id: int, event: str, body: str, urls: Sequence[str], now: float
+    ) -> list[int]:
+        """One outbox row per URL for this event, due at once; their ids."""
+
+    def due_notifications(
+        self, now: float, limit: int, *, lease_seconds: float = NOTIFY_LEASE
+    ) -> list[Notification]:
+        """Claim up to `limit` rows due at `now`, oldest first, each the first undelivered
+        one of its (ticket, URL): a later event never overtakes an earlier one.
+
+        Claimed rows count an attempt and are hidden for `lease_seconds`, so notifiers
+        in several processes never send one row at once; a notifier that dies mid-send
+        leaves its rows to be sent again after the lease (at least once).
+        """
+
+    def mark_delivered(self, notification_id: int, now: float) -> None: ...
+
+    def mark_failed(
+        self, notification_id: int, now: float, next_at: float, error: str
+    ) -> None:
+        """Record a failed attempt; the row is due again at `next_at`."""
 
     def close(self) -> None: ...

@@ -26,7 +26,8 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
 from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
-from .base import UPDATABLE, LogLine, column_value
+from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_value
+from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row, queued_event
 from .rows import COLUMNS, FAIR_ORDER, migrations, ticket_from_row
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,11 @@ class PostgresStore:
 
     inline_writes = False
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 8, notify_urls: Sequence[str] = ()
+    ) -> None:
         self._url = url
+        self.notify_urls = tuple(notify_urls)  # where each new ticket's ticket.queued goes
         self.safe_url = redact_url(url)
         self._secrets = _passwords(url)
         # A direct connection first: it fails fast with libpq's own reason (refused,
@@ -243,6 +247,9 @@ class PostgresStore:
                 ).fetchone()
                 if row is not None:
                     results.append((int(row[0]), True))
+                    if self.notify_urls:  # the ticket and its first event commit together
+                        queued = queued_event(int(row[0]), delivery_id, event, trigger, now)
+                        self._outbox(conn, queued)
                     continue
                 found = conn.execute(
                     "SELECT id FROM tickets WHERE delivery_id = %s", (_text(delivery_id),)
@@ -396,7 +403,8 @@ class PostgresStore:
     def request_cancel(self, ticket_id: int, by: str) -> bool:
         with self._tx("request a cancel") as conn:
             cur = conn.execute(
-                "UPDATE tickets SET cancel_requested_by = %s WHERE id = %s AND state = 'running'",
+                "UPDATE tickets SET cancel_requested_by = %s "
+                "WHERE id = %s AND state IN ('queued', 'running')",
                 (_text(by), ticket_id),
             )
             return cur.rowcount == 1
@@ -468,6 +476,65 @@ class PostgresStore:
         with self._read("count tickets") as conn:
             rows = conn.execute("SELECT state, count(*) FROM tickets GROUP BY state").fetchall()
         return {state: int(n) for state, n in rows}
+
+    def oldest_queued(self, now: float) -> float | None:
+        with self._read("read the oldest queued ticket") as conn:
+            row = conn.execute(
+                "SELECT min(created_at) FROM tickets WHERE state = 'queued'"
+            ).fetchone()
+        return None if row is None or row[0] is None else max(0.0, now - float(row[0]))
+
+    # -- the notification outbox -------------------------------------------
+    def _outbox(
+        self, conn: Conn, queued: QueuedEvent, urls: Sequence[str] | None = None
+    ) -> list[int]:
+        ticket_id, event, body, now = queued
+        ids = []
+        for url in self.notify_urls if urls is None else urls:
+            row = conn.execute(
+                "INSERT INTO notifications (ticket_id, url, event, body, created_at, "
+                "next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (ticket_id, _text(url), _text(event), _text(body), now, now),
+            ).fetchone()
+            assert row is not None  # INSERT … RETURNING always returns its row
+            ids.append(int(row[0]))
+        return ids
+
+    def enqueue_notifications(
+        self, ticket_id: int, event: str, body: str, urls: Sequence[str], now: float
+    ) -> list[int]:
+        if not urls:
+            return []
+        with self._tx("queue notifications") as conn:
+            return self._outbox(conn, (ticket_id, event, body, now), urls)
+
+    def due_notifications(
+        self, now: float, limit: int, *, lease_seconds: float = NOTIFY_LEASE
+    ) -> list[Notification]:
+        """Claim due rows; `FOR UPDATE SKIP LOCKED` leaves rows another notifier is claiming."""
+        with self._tx("claim due notifications") as conn:
+            rows = conn.execute(
+                "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = %s "  # noqa: S608
+                f"WHERE id IN ({DUE_IDS.format(p='%s')} FOR UPDATE OF n SKIP LOCKED) "
+                f"RETURNING {NOTIFICATION_COLUMNS}",
+                (now + lease_seconds, now, limit),
+            ).fetchall()
+        return sorted((notification_from_row(r) for r in rows), key=lambda n: n.id)
+
+    def mark_delivered(self, notification_id: int, now: float) -> None:
+        with self._tx("mark a notification delivered") as conn:
+            conn.execute(
+                "UPDATE notifications SET delivered_at = %s, last_error = NULL WHERE id = %s",
+                (now, notification_id),
+            )
+
+    def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
+        with self._tx("record a failed notification") as conn:
+            conn.execute(
+                "UPDATE notifications SET next_attempt_at = %s, last_error = %s "
+                "WHERE id = %s AND delivered_at IS NULL",
+                (next_at, _text(error[:1000]), notification_id),
+            )
 
     def ping(self) -> None:
         """Raise StoreError when the database cannot answer within a few seconds."""

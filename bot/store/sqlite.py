@@ -18,7 +18,8 @@ from typing import Any
 
 from ..errors import StoreError
 from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
-from .base import UPDATABLE, LogLine, column_value
+from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_value
+from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row, queued_event
 from .rows import COLUMNS as _COLUMNS
 from .rows import FAIR_ORDER, migrations, ticket_from_row
 
@@ -30,8 +31,9 @@ class SQLiteStore:
 
     inline_writes = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, notify_urls: Sequence[str] = ()) -> None:
         self.path = str(path)
+        self.notify_urls = tuple(notify_urls)  # where each new ticket's ticket.queued goes
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -149,6 +151,8 @@ class SQLiteStore:
                     ),
                 ).fetchone()
                 results.append((int(row[0]), True))
+                if self.notify_urls:  # the ticket and its first event commit together
+                    self._outbox(conn, queued_event(int(row[0]), delivery_id, event, trigger, now))
         return results
 
     def get(self, ticket_id: int) -> Ticket | None:
@@ -277,7 +281,8 @@ class SQLiteStore:
     def request_cancel(self, ticket_id: int, by: str) -> bool:
         with self._tx() as conn:
             cur = conn.execute(
-                "UPDATE tickets SET cancel_requested_by = ? WHERE id = ? AND state = 'running'",
+                "UPDATE tickets SET cancel_requested_by = ? "
+                "WHERE id = ? AND state IN ('queued', 'running')",
                 (by, ticket_id),
             )
             return cur.rowcount == 1
@@ -312,6 +317,68 @@ class SQLiteStore:
     def counts(self) -> dict[str, int]:
         rows = self._conn().execute("SELECT state, count(*) FROM tickets GROUP BY state")
         return {state: int(n) for state, n in rows}
+
+    def oldest_queued(self, now: float) -> float | None:
+        row = (
+            self._conn()
+            .execute("SELECT min(created_at) FROM tickets WHERE state = 'queued'")
+            .fetchone()
+        )
+        return None if row is None or row[0] is None else max(0.0, now - float(row[0]))
+
+    # -- the notification outbox -------------------------------------------
+    def _outbox(
+        self, conn: sqlite3.Connection, queued: QueuedEvent, urls: Sequence[str] | None = None
+    ) -> list[int]:
+        ticket_id, event, body, now = queued
+        return [
+            int(
+                conn.execute(
+                    "INSERT INTO notifications (ticket_id, url, event, body, created_at, "
+                    "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (ticket_id, url, event, body, now, now),
+                ).fetchone()[0]
+            )
+            for url in (self.notify_urls if urls is None else urls)
+        ]
+
+    def enqueue_notifications(
+        self, ticket_id: int, event: str, body: str, urls: Sequence[str], now: float
+    ) -> list[int]:
+        if not urls:
+            return []
+        with self._tx() as conn:
+            return self._outbox(conn, (ticket_id, event, body, now), urls)
+
+    def due_notifications(
+        self, now: float, limit: int, *, lease_seconds: float = NOTIFY_LEASE
+    ) -> list[Notification]:
+        with self._tx() as conn:
+            ids = [r[0] for r in conn.execute(DUE_IDS.format(p="?"), (now, limit))]
+            if not ids:
+                return []
+            marks = ", ".join("?" for _ in ids)
+            rows = conn.execute(
+                "UPDATE notifications SET attempts = attempts + 1, "  # noqa: S608
+                f"next_attempt_at = ? WHERE id IN ({marks}) RETURNING {NOTIFICATION_COLUMNS}",
+                (now + lease_seconds, *ids),
+            ).fetchall()
+        return sorted((notification_from_row(r) for r in rows), key=lambda n: n.id)
+
+    def mark_delivered(self, notification_id: int, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE notifications SET delivered_at = ?, last_error = NULL WHERE id = ?",
+                (now, notification_id),
+            )
+
+    def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE notifications SET next_attempt_at = ?, last_error = ? "
+                "WHERE id = ? AND delivered_at IS NULL",
+                (next_at, error[:1000], notification_id),
+            )
 
     def ping(self) -> None:
         """Raise StoreError when the database cannot answer."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..config import MAX_WEBHOOK_BYTES
 from ..errors import PayloadError, SignatureError, StoreError
+from ..metrics import Metrics
 from ..models import Trigger
 from ..store.base import TicketStore
 from ..triggers.rules import Ignore, RuleSettings, decide
@@ -59,8 +61,10 @@ class WebhookEndpoint:
         rules: RuleSettings,
         on_ticket: Callable[[int], None] | None = None,
         max_bytes: int = MAX_WEBHOOK_BYTES,
+        metrics: Metrics | None = None,
     ) -> None:
         self.secret = secret
+        self.metrics = metrics
         self.store = store
         self.rules = rules
         self.on_ticket = on_ticket
@@ -92,6 +96,15 @@ class WebhookEndpoint:
         )
 
     async def handle(self, request: Request) -> Response:
+        began = time.perf_counter()
+        outcome, response = await self._handle(request)
+        if self.metrics is not None:
+            event = request.headers.get("x-github-event", "")
+            self.metrics.webhook(event, outcome, time.perf_counter() - began)
+        return response
+
+    async def _handle(self, request: Request) -> tuple[str, Response]:
+        """The answer, and what it meant for the metrics (an OUTCOMES name)."""
         delivery_id = request.headers.get("x-github-delivery", "")
         event = request.headers.get("x-github-event", "")
         context = {"delivery": delivery_id[:64], "event": event[:64]}
@@ -99,41 +112,42 @@ class WebhookEndpoint:
             body = await read_body(request, self.max_bytes)
         except BodyTooLarge:
             log.warning("webhook refused: body too large", extra=context)
-            return _error(413, f"payload larger than {self.max_bytes} bytes")
+            return "too_large", _error(413, f"payload larger than {self.max_bytes} bytes")
         except PayloadError as exc:
-            return _error(400, exc.message)
+            return "malformed", _error(400, exc.message)
         try:
             verify(self.secret, body, request.headers.get("x-hub-signature-256"))
         except SignatureError as exc:
             log.warning("webhook refused: bad signature", extra={**context, "reason": exc.message})
-            return _error(401, exc.message)
+            return "unauthorized", _error(401, exc.message)
         try:
             delivery = parsing.parse(request.headers, body)
             if delivery.event == "ping":
                 log.info("webhook ping", extra=context)
-                return JSONResponse({"ok": True, "pong": True}, status_code=200)
+                return "ignored", JSONResponse({"ok": True, "pong": True}, status_code=200)
             decision = decide(delivery, self.rules)
         except PayloadError as exc:
             log.warning("webhook refused: malformed", extra={**context, "reason": exc.message})
-            return _error(400, exc.message)
+            return "malformed", _error(400, exc.message)
         if not isinstance(decision, Ignore) and decision.context.get("source") == "check_run":
             decision = await self._for_check_run(decision)
         if isinstance(decision, Ignore):
             log.info("webhook ignored", extra={**context, "reason": decision.reason})
-            return JSONResponse({"ignored": decision.reason}, status_code=200)
+            return "ignored", JSONResponse({"ignored": decision.reason}, status_code=200)
         try:
             ticket_id, created = await self.batcher.add(
                 delivery.delivery_id, delivery.event, decision
             )
         except StoreError as exc:
             log.error("webhook not stored", extra={**context, "reason": exc.message})
-            return _error(503, "the ticket store is unavailable; GitHub may redeliver")
+            message = "the ticket store is unavailable; GitHub may redeliver"
+            return "unavailable", _error(503, message)
         log.info(
             "ticket queued" if created else "repeated delivery",
             extra={**context, "ticket": ticket_id, "repository": decision.repository},
         )
         if not created:
-            return JSONResponse({"ticket": ticket_id, "duplicate": True}, status_code=200)
+            return "duplicate", JSONResponse({"ticket": ticket_id, "duplicate": True}, 200)
         if self.on_ticket is not None:
             self.on_ticket(ticket_id)
-        return JSONResponse({"ticket": ticket_id}, status_code=202)
+        return "ticket", JSONResponse({"ticket": ticket_id}, status_code=202)

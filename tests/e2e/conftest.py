@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ import pytest
 
 from bot.app import build_app
 from bot.config import Settings
-from bot.runner.docker import DockerRunner
+from bot.runner.docker import DockerRunner, store_key
 from tests.conftest import RUNNER_IMAGE
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import ScriptedLLM
@@ -60,6 +61,10 @@ class Bot:
         response.raise_for_status()
         return dict(response.json())
 
+    def containers(self, ticket_id: int) -> list[str]:
+        """This bot's agent containers of a ticket (other bots may share the engine)."""
+        return agent_containers(self.settings.database_url, ticket_id)
+
     def wait(self, ticket_id: int, timeout: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -68,6 +73,16 @@ class Bot:
                 return ticket
             time.sleep(0.25)
         raise AssertionError(f"ticket {ticket_id} did not finish: {self.ticket(ticket_id)}")
+
+
+def agent_containers(database_url: str, ticket_id: int) -> list[str]:
+    """Agent containers of a ticket of the store at `database_url`, running or not."""
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=autocode.ticket={ticket_id}",
+         "--filter", f"label=autocode.store={store_key(database_url)}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.split()
 
 
 @pytest.fixture
@@ -82,9 +97,18 @@ def llm() -> Iterator[ScriptedLLM]:
         yield server
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# Put on a test module (or test) to run it on both stores; the default is SQLite.
+BOTH_STORES = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture(params=["sqlite"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Every end-to-end test runs on both stores: a SQLite file and a fresh PostgreSQL database."""
+    """The bot's store: a SQLite file, or (with BOTH_STORES) also a fresh PostgreSQL database.
+
+    The label-to-PR path, crashes, faults and engine outages run on both; the
+    rest of the end-to-end tests exercise features above the store and run on
+    SQLite to keep CI short.
+    """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'autocode.db'}"
         return

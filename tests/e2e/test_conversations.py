@@ -8,7 +8,6 @@ real runner image on the real Docker engine, and the scripted LLM.
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,14 +48,6 @@ def ticket_of(response: httpx.Response) -> int:
 
 def bot_comments(gh: Any, number: int) -> list[dict[str, Any]]:
     return [c for c in gh.issue_comments(REPO, number) if c["user"]["login"] == gh.bot_login]
-
-
-def containers_of(ticket_id: int) -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=autocode.ticket={ticket_id}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return out.stdout.split()
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 120, step: float = 0.1) -> Any:
@@ -169,7 +160,7 @@ def test_cancel_stops_the_running_container(make_bot: Callable[..., Bot]) -> Non
         run_id = ticket_of(comment(bot, "/opencode do something long"))
         wait_for(
             lambda: (
-                containers_of(run_id)
+                bot.containers(run_id)
                 and bot.llm.requests
                 and any(r["body"].get("tools") for r in bot.llm.requests[-1:])
                 and len(bot.llm.requests) >= 3
@@ -184,7 +175,7 @@ def test_cancel_stops_the_running_container(make_bot: Callable[..., Bot]) -> Non
     log.info("cancel took %.2f s", took)
     assert ticket["state"] == "cancelled" and ticket["conclusion"] == "cancelled"
     assert took < 15
-    assert containers_of(run_id) == []
+    assert bot.containers(run_id) == []
     assert bot.wait(cancel_id)["state"] == "succeeded"
     run = gh.find_check_runs(REPO, "Auto-Code")[-1]
     assert run["status"] == "completed" and run["conclusion"] == "cancelled"
@@ -266,7 +257,7 @@ def test_a_second_request_waits_behind_the_running_one(make_bot: Callable[..., B
         text("Second done."),
     ])  # fmt: skip
     first_id = ticket_of(comment(bot, "/opencode write one.txt"))
-    wait_for(lambda: bot.ticket(first_id)["state"] == "running" and containers_of(first_id))
+    wait_for(lambda: bot.ticket(first_id)["state"] == "running" and bot.containers(first_id))
     second_id = ticket_of(comment(bot, "/opencode write two.txt"))
     waiting = wait_for(lambda: [c for c in bot_comments(gh, 1) if "queued behind" in c["body"]])
     assert len(waiting) == 1 and f"ticket {first_id}" in waiting[0]["body"]
@@ -358,7 +349,7 @@ def test_a_reader_may_not_command_but_may_cancel_their_own_request(
     bot.llm.script([hang()])
     try:
         run_id = ticket_of(comment(bot, "/opencode long job"))
-        wait_for(lambda: containers_of(run_id))
+        wait_for(lambda: bot.containers(run_id))
         refused = bot.wait(ticket_of(comment(bot, "/opencode cancel", sender="reader")))
         assert refused["state"] == "rejected"
         assert bot.ticket(run_id)["state"] == "running"

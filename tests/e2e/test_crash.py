@@ -24,11 +24,13 @@ import pytest
 from bot.config import Settings
 from bot.store import open_store
 from tests.conftest import RUNNER_IMAGE
-from tests.e2e.conftest import ADMIN, REPO, SECRET, labeled_payload
+from tests.e2e.conftest import ADMIN, BOTH_STORES, REPO, SECRET, agent_containers, labeled_payload
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import ScriptedLLM, hang, text, tool
 from tests.paths import ROOT
 from tests.webhooks import send
+
+pytestmark = BOTH_STORES
 
 
 def free_port() -> int:
@@ -75,20 +77,15 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
+    def containers(self, ticket_id: int) -> list[str]:
+        return agent_containers(self.env["AUTOCODE_DATABASE_URL"], ticket_id)
+
     def ticket(self, ticket_id: int) -> dict[str, Any]:
         response = httpx.get(
             f"{self.url}/api/tickets/{ticket_id}", headers={"Authorization": f"Bearer {ADMIN}"}
         )
         response.raise_for_status()
         return dict(response.json())
-
-
-def agent_containers(ticket_id: int) -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=autocode.ticket={ticket_id}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return out.stdout.split()
 
 
 @pytest.fixture
@@ -138,11 +135,13 @@ def test_a_killed_server_finishes_the_run_after_a_restart(
     assert response.status_code == 202
     ticket_id = int(response.json()["ticket"])
     deadline = time.monotonic() + 90
-    while not agent_containers(ticket_id) or len(llm.requests) < 2:
+    while not server.containers(ticket_id) or len(llm.requests) < 2:
         assert time.monotonic() < deadline, "the first attempt never reached the model"
         time.sleep(0.2)
     server.kill()
-    assert agent_containers(ticket_id)  # the dead run's container is still there
+    assert agent_containers(
+        server.env["AUTOCODE_DATABASE_URL"], ticket_id
+    )  # the dead run's container is still there
     server.start()
     deadline = time.monotonic() + 180
     while (ticket := server.ticket(ticket_id))["state"] in ("queued", "running"):
@@ -157,7 +156,7 @@ def test_a_killed_server_finishes_the_run_after_a_restart(
     runs = gh.find_check_runs(REPO, "Auto-Code")
     assert len(runs) == 1 and runs[0]["conclusion"] == "success"
     deadline = time.monotonic() + 30
-    while agent_containers(ticket_id):
+    while server.containers(ticket_id):
         assert time.monotonic() < deadline, "the dead run's container was not removed"
         time.sleep(0.5)
 
@@ -173,7 +172,7 @@ def test_sigterm_hands_a_run_past_its_grace_back_to_the_queue(
     server.start()
     ticket_id = int(send(server.url, "issues", labeled_payload(gh), SECRET).json()["ticket"])
     deadline = time.monotonic() + 90
-    while not agent_containers(ticket_id) or len(llm.requests) < 2:
+    while not server.containers(ticket_id) or len(llm.requests) < 2:
         assert time.monotonic() < deadline, "the first attempt never reached the model"
         time.sleep(0.2)
     began = time.monotonic()
@@ -190,7 +189,7 @@ def test_sigterm_hands_a_run_past_its_grace_back_to_the_queue(
     assert handed_back is not None
     state, attempts = str(handed_back.state), handed_back.attempts
     assert (state, attempts) == ("queued", 0)  # handed back, not counted as lost
-    assert agent_containers(ticket_id) == []
+    assert server.containers(ticket_id) == []
     server.start()
     deadline = time.monotonic() + 120
     while (ticket := server.ticket(ticket_id))["state"] in ("queued", "running"):

@@ -13,30 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import REPO, Bot, labeled_payload
+from tests.e2e.conftest import BOTH_STORES, REPO, Bot, labeled_payload
 from tests.fakes.docker_link import DockerLink
 from tests.fakes.llm import slow, text, tool
+
+pytestmark = BOTH_STORES
 
 
 @pytest.fixture
 def link(tmp_path: Path) -> Iterator[DockerLink]:
     with DockerLink(tmp_path / "docker.sock") as made:
         yield made
-
-
-def agent_containers(bot: Bot, ticket_id: int) -> list[str]:
-    import docker
-
-    client = docker.from_env()
-    try:
-        found = client.containers.list(all=True, filters={"label": f"autocode.ticket={ticket_id}"})
-        workdir = str(Path(bot.settings.workdir).resolve())
-        return [
-            c.id for c in found
-            if any(m.get("Source", "").startswith(workdir) for m in c.attrs.get("Mounts", []))
-        ]  # fmt: skip
-    finally:
-        client.close()
 
 
 def test_tickets_wait_for_the_engine_and_all_end(
@@ -71,7 +58,7 @@ def test_tickets_wait_for_the_engine_and_all_end(
     bot.llm.script([slow(text("Thinking."), 30)])
     running = bot.deliver("issues", labeled_payload(gh, number=4))
     deadline = time.monotonic() + 90
-    while not agent_containers(bot, running) or bot.ticket(running)["state"] != "running":
+    while not bot.containers(running) or bot.ticket(running)["state"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
     time.sleep(1)
@@ -83,6 +70,6 @@ def test_tickets_wait_for_the_engine_and_all_end(
     assert gh.find_check_runs(REPO, "Auto-Code")[-1]["conclusion"] == "failure"
     link.restore()
     deadline = time.monotonic() + 60
-    while agent_containers(bot, running):  # the sweep removes what the cut run left
+    while bot.containers(running):  # the sweep removes what the cut run left
         assert time.monotonic() < deadline, "the dead run's container was not removed"
         time.sleep(0.5)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, Bot, labeled_payload
+from tests.e2e.conftest import BOTH_STORES, REPO, Bot, labeled_payload
 from tests.e2e.test_label_to_pr import prepare
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import error, text, tool
@@ -82,6 +82,7 @@ def assert_one_pull_request_reported(bot: Bot, ticket: dict[str, object]) -> Non
     assert containers_of(bot, int(str(ticket["id"]))) == []
 
 
+@BOTH_STORES
 def test_rest_errors_and_rate_limits_do_not_change_the_outcome(
     make_bot: Callable[..., Bot],
 ) -> None:
@@ -132,6 +133,7 @@ def test_rest_errors_and_rate_limits_do_not_change_the_outcome(
     assert ("in_progress", None) in history
 
 
+@BOTH_STORES
 @pytest.mark.parametrize(
     ("step", "method", "pattern"),
     [
@@ -156,8 +158,7 @@ def test_a_git_server_error_does_not_change_the_outcome(
     assert_one_pull_request_reported(bot, ticket)
 
 
-# opencode's own retries take about 70 s: one store is enough to show the outcome
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# opencode's own retries take about 70 s: one store (the default, SQLite) shows the outcome
 def test_an_llm_that_keeps_failing_ends_the_ticket_failed_with_the_reason(
     make_bot: Callable[..., Bot],
 ) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import REPO, Bot, labeled_payload
+from tests.e2e.conftest import BOTH_STORES, REPO, Bot, labeled_payload
 from tests.fakes.llm import text, tool
+
+pytestmark = BOTH_STORES
 
 
 def prepare(bot_github, *, role: str = "admin") -> None:
@@ -21,14 +22,6 @@ def prepare(bot_github, *, role: str = "admin") -> None:
         user="Codertocat",
         comments=[("octocat", "Make it friendly, please.")],
     )
-
-
-def containers_of(ticket_id: int) -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=autocode.ticket={ticket_id}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return out.stdout.split()
 
 
 def test_a_labeled_issue_becomes_a_pull_request(make_bot: Callable[..., Bot]) -> None:
@@ -94,7 +87,7 @@ def test_a_labeled_issue_becomes_a_pull_request(make_bot: Callable[..., Bot]) ->
         "contents": "write", "pull_requests": "write", "issues": "write",
         "checks": "write", "metadata": "read",
     }  # fmt: skip
-    assert containers_of(ticket_id) == []
+    assert bot.containers(ticket_id) == []
     assert list(Path(bot.settings.workdir).glob("ticket-*")) == []  # the clone is removed
 
 
@@ -144,7 +137,7 @@ def test_a_run_past_its_timeout_ends_timed_out(make_bot: Callable[..., Bot]) -> 
     assert runs[0]["status"] == "completed" and runs[0]["conclusion"] == "timed_out"
     body = next(c for c in gh.issue_comments(REPO, 1) if c["user"]["login"] == gh.bot_login)["body"]
     assert "longer than 8s" in body
-    assert containers_of(ticket_id) == []
+    assert bot.containers(ticket_id) == []
 
 
 def test_the_agent_never_sees_a_github_token(make_bot: Callable[..., Bot]) -> None:

@@ -674,7 +674,7 @@ def test_control_tickets_neither_wait_nor_block(store: Store) -> None:
     assert claim(store).id == waiting
 
 
-def test_a_cancel_request_reaches_the_running_ticket_only(store: Store) -> None:
+def test_a_cancel_request_reaches_the_ticket_when_it_runs(store: Store) -> None:
     run, _ = store.add("d-1", "issues", trigger(1))
     queued, _ = store.add("d-2", "issues", trigger(2))
     assert claim(store).id == run
@@ -682,6 +682,11 @@ def test_a_cancel_request_reaches_the_running_ticket_only(store: Store) -> None:
     assert store.request_cancel(run, "alice") is True
     assert store.request_cancel(queued + 1000, "alice") is False
     assert store.cancel_requests([run, queued]) == {run: "alice"}
+    # a waiting ticket keeps the request until it is claimed
+    assert store.request_cancel(queued, "bob") is True
+    assert store.cancel_requests([queued]) == {}
+    assert claim(store).id == queued
+    assert store.cancel_requests([queued]) == {queued: "bob"}
     store.finish(run, TicketState.CANCELLED, 150.0, conclusion="cancelled")
     assert store.cancel_requests([run]) == {}
     assert store.request_cancel(run, "alice") is False  # over already

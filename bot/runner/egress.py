@@ -1,0 +1,261 @@
+"""The `internal` network: the agent's container reaches the LLM proxy and nothing else.
+
+Measured on Docker 20.10 with `dockerd --iptables=false`: a plain
+`docker network create --internal` network still gives its containers a
+default route through the bridge's address on the host, so every service
+the host runs on a wildcard address (and any host address at all) is
+reachable from it, and without iptables nothing filters that. So the agents'
+network here is internal *and* has no host address on its bridge
+(`com.docker.network.bridge.inhibit_ipv4`): from inside there is no router
+and no host, only the other containers on the bridge. One of them is the
+**relay**, a tiny container of the runner image (perl, no capabilities,
+read-only, non-root) attached to this network and to Docker's default
+bridge, that passes each TCP connection on to the proxy and nowhere else.
+The agent finds it as `llm-proxy` through an /etc/hosts entry, so the
+run's config does not depend on the relay's address. This holds with or
+without iptables; with iptables the engine adds its own isolation rules on
+top.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunnerError
+
+log = logging.getLogger("bot.runner.egress")
+
+AGENT_NETWORK = "autocode-agents"
+RELAY_HOST = "llm-proxy"  # the name the agent's config uses for the proxy
+RELAY_PORT = 8080
+RELAY_USER = "65534:65534"  # nobody
+INHIBIT = "com.docker.network.bridge.inhibit_ipv4"
+OWNER_LABEL = "autocode.relay.owner"  # host:pid of the bot whose proxy it serves
+
+# One process per connection, both directions copied as they come (SSE stays
+# unbuffered), half-closes passed on. Core perl only: the runner image has it.
+RELAY_SCRIPT = r"""
+use strict; use warnings;
+use IO::Socket::INET; use IO::Select; use Socket qw(IPPROTO_TCP TCP_NODELAY); use POSIX ();
+$SIG{CHLD} = 'IGNORE'; $SIG{PIPE} = 'IGNORE'; $| = 1;
+my ($listen, $target) = @ARGV;
+my $server = IO::Socket::INET->new(LocalAddr => $listen, Listen => 256, ReuseAddr => 1)
+  or die "relay: cannot listen on $listen: $!\n";
+print "relay: $listen -> $target\n";
+while (1) {
+  my $client = $server->accept or next;
+  my $pid = fork;
+  if (!defined $pid || $pid) { close $client; next }
+  close $server;
+  my $up = IO::Socket::INET->new(PeerAddr => $target, Timeout => 10) or POSIX::_exit(1);
+  setsockopt($_, IPPROTO_TCP, TCP_NODELAY, 1) for ($client, $up);
+  my %other = ($client => $up, $up => $client);
+  my $select = IO::Select->new($client, $up);
+  while ($select->count) {
+    for my $from ($select->can_read) {
+      my $to = $other{$from};
+      my $n = sysread($from, my $buffer, 65536);
+      if (!$n) { $select->remove($from); shutdown($to, 1); next }
+      my $done = 0;
+      while ($done < $n) {
+        my $wrote = syswrite($to, $buffer, $n - $done, $done);
+        POSIX::_exit(0) if !defined $wrote;
+        $done += $wrote;
+      }
+    }
+  }
+  POSIX::_exit(0);
+}
+"""
+
+
+def resolv_conf() -> Path:
+    """A resolver setting that fails at once, for the agents' network.
+
+    The agent needs no DNS (it finds the relay in /etc/hosts), but opencode
+    and the tools it runs look names up. On the internal network the engine's
+    resolver (127.0.0.11) answers only through iptables rules; without them
+    (`--iptables=false`) every lookup waits 20 s, and opencode's start-up
+    waited ~12 s here before its first request. Asking 127.0.0.1 instead is
+    refused at once: 1 ms.
+    """
+    folder = Path(tempfile.gettempdir()) / f"autocode-{os.getuid()}"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    path = folder / "resolv.conf"
+    wanted = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+    if not path.is_file() or path.read_text() != wanted:
+        scratch = folder / f"resolv.conf.{os.getpid()}"
+        scratch.write_text(wanted)
+        scratch.chmod(0o644)
+        scratch.replace(path)
+    return path
+
+
+def bridge_gateway(client: Any) -> str:
+    """The host's address on Docker's default bridge (docker0), where containers find the host."""
+    network = client.networks.get("bridge")
+    for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+        if config.get("Subnet"):
+            subnet = ipaddress.ip_network(config["Subnet"], strict=False)
+            if subnet.version == 4:
+                return str(next(subnet.hosts()))  # the engine's default: the first address
+    raise RunnerError("Docker's default bridge network has no IPv4 address")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def relay_name(target: str) -> str:
+    return "autocode-llm-relay-" + hashlib.sha256(target.encode()).hexdigest()[:12]
+
+
+class Egress:
+    """The agents' network and the relays on it, on one engine."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+
+    def network(self) -> Any:
+        """The agents' network, created on first use; refuse one that is not locked down."""
+        import docker.errors
+
+        try:
+            network = self.client.networks.get(AGENT_NETWORK)
+        except docker.errors.NotFound:
+            try:
+                network = self.client.networks.create(
+                    AGENT_NETWORK,
+                    driver="bridge",
+                    internal=True,
+                    options={INHIBIT: "true"},
+                    labels={"autocode.role": "agents"},
+                )
+                log.info("agents network created", extra={"network": AGENT_NETWORK})
+            except docker.errors.APIError:  # made by another process meanwhile
+                network = self.client.networks.get(AGENT_NETWORK)
+        attrs = network.attrs
+        options = attrs.get("Options") or {}
+        if not attrs.get("Internal") or str(options.get(INHIBIT, "")).lower() != "true":
+            raise RunnerError(
+                f"the Docker network {AGENT_NETWORK} exists but is not internal with no host "
+                f"address; remove it (`docker network rm {AGENT_NETWORK}`) and the bot recreates it"
+            )
+        return network
+
+    def relay(self, target: str, image: str) -> str:
+        """The address, on the agents' network, of a running relay to `target` (host:port)."""
+        import docker.errors
+
+        name = relay_name(target)
+        with self._lock:
+            network = self.network()
+            try:
+                container = self.client.containers.get(name)
+                if container.status != "running":
+                    container.remove(force=True)
+                    container = None
+            except docker.errors.NotFound:
+                container = None
+            if container is None:
+                self._sweep()
+                container = self._create(name, target, image, network)
+            address = self._address(container)
+            if not address:
+                network.connect(container)
+                address = self._address(container)
+        if not address:
+            raise RunnerError(f"the LLM relay {name} has no address on {AGENT_NETWORK}")
+        return address
+
+    def _create(self, name: str, target: str, image: str, network: Any) -> Any:
+        import docker.errors
+
+        try:
+            container = self.client.containers.create(
+                image,
+                [f"0.0.0.0:{RELAY_PORT}", target],
+                entrypoint=["perl", "-e", RELAY_SCRIPT, "--"],
+                name=name,
+                user=RELAY_USER,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                read_only=True,
+                mem_limit="64m",
+                memswap_limit="64m",
+                pids_limit=256,
+                nano_cpus=int(0.5e9),
+                init=True,
+                network_mode="bridge",
+                labels={
+                    "autocode.role": "llm-relay",
+                    "autocode.relay.target": target,
+                    OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}",
+                },
+            )
+        except docker.errors.APIError as exc:
+            if "Conflict" not in str(exc):
+                raise RunnerError(f"the LLM relay could not be created: {exc}") from exc
+            container = self.client.containers.get(name)  # another process made it
+        else:
+            network.connect(container)
+            container.start()
+            log.info("llm relay started", extra={"relay": name, "network": AGENT_NETWORK})
+        return container
+
+    def _sweep(self) -> None:
+        """Remove relays nobody uses: stopped ones, and those of dead processes on this host.
+
+        A relay lives as long as its proxy; one whose bot crashed would
+        otherwise stay (the default port is picked at start, so its name is
+        not reused). Relays of live processes — other bots on this engine —
+        are left alone.
+        """
+        import docker.errors
+
+        here = socket.gethostname()
+        try:
+            relays = self.client.containers.list(
+                all=True, filters={"label": "autocode.role=llm-relay"}
+            )
+        except docker.errors.DockerException:
+            return
+        for relay in relays:
+            host, _, pid = str((relay.labels or {}).get(OWNER_LABEL, "")).rpartition(":")
+            dead = host == here and pid.isdigit() and not _alive(int(pid))
+            if relay.status != "running" or dead:
+                with contextlib.suppress(docker.errors.DockerException):
+                    relay.remove(force=True)
+
+    @staticmethod
+    def _address(container: Any) -> str:
+        container.reload()
+        networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return str((networks.get(AGENT_NETWORK) or {}).get("IPAddress") or "")
+
+    def remove_relay(self, target: str) -> None:
+        """Remove the relay to `target` (when its proxy stops); nothing if there is none."""
+        import docker.errors
+
+        try:
+            self.client.containers.get(relay_name(target)).remove(force=True)
+        except docker.errors.DockerException:
+            return

@@ -1,0 +1,129 @@
+"""POST /api/tickets: other systems queue a ticket on an issue, as the label would.
+
+The body is `{"repository": "owner/name", "issue": N, "instructions": "…"}`
+(instructions optional). A request without an issue is refused: the bot
+reports on the issue it works on, and opening one would be a GitHub write in
+the request path, which stays free of slow work. Callers with only a title
+and a description open the issue first, or use the Python API
+(`bot.OpenCodeService.develop_ticket`). An `Idempotency-Key` header makes a
+retried request return the ticket it made the first time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..config import Settings
+from ..errors import StoreError
+from ..store.base import TicketStore
+from . import actions
+from .auth import Guard
+
+log = logging.getLogger("bot.web")
+
+MAX_BODY = 64 * 1024
+MAX_INSTRUCTIONS = 20_000
+REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+FIELDS = frozenset({"repository", "issue", "instructions"})
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def parse_request(data: Any) -> tuple[str, int, str]:
+    """(repository, issue, instructions) from the JSON body, or BadRequest saying what is wrong."""
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    if "issue" not in data and ("title" in data or "description" in data):
+        raise BadRequest(
+            "a ticket needs an existing issue: send {repository, issue, instructions?}; "
+            "open the issue first (title and description alone are not accepted), "
+            "or use the Python API OpenCodeService.develop_ticket"
+        )
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise BadRequest(
+            f"unknown field(s) {', '.join(unknown)}; allowed: repository, issue, instructions"
+        )
+    repository = data.get("repository")
+    if not isinstance(repository, str) or not REPOSITORY.match(repository):
+        raise BadRequest('repository must be "owner/name"')
+    issue = data.get("issue")
+    if not isinstance(issue, int) or isinstance(issue, bool) or issue <= 0:
+        raise BadRequest("issue must be a positive whole number (the issue's number)")
+    instructions = data.get("instructions", "")
+    if instructions is None:
+        instructions = ""
+    if not isinstance(instructions, str):
+        raise BadRequest("instructions must be a string")
+    if len(instructions) > MAX_INSTRUCTIONS:
+        raise BadRequest(f"instructions must be at most {MAX_INSTRUCTIONS} characters")
+    return repository, issue, instructions
+
+
+class TicketsApi:
+    """The write side of /api: one route, guarded by the admin bearer token."""
+
+    def __init__(self, settings: Settings, store: TicketStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.guard = Guard(settings.admin_token, settings.webhook_secret)
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/api/tickets", self.create, methods=["POST"])]
+
+    async def create(self, request: Request) -> Response:
+        if not self.guard.bearer_ok(request):
+            return _error(401, "a valid admin bearer token is required")
+        key = request.headers.get("idempotency-key", "").strip()
+        if key and not IDEMPOTENCY_KEY.match(key):
+            return _error(400, "Idempotency-Key must be 1-128 letters, digits or ._:-")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return _error(413, f"the body is larger than {MAX_BODY} bytes")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return _error(400, "the body is not valid JSON")
+        try:
+            repository, number, instructions = parse_request(data)
+        except BadRequest as exc:
+            return _error(400, exc.message)
+        clone_url = f"{self.settings.github_url}/{repository}.git"
+        try:
+            ticket_id, created = await actions.queue_issue(
+                self.store,
+                actions.workers_of(request),
+                repository=repository,
+                number=number,
+                clone_url=clone_url,
+                instructions=instructions,
+                delivery_id=f"api-{key}" if key else "",
+            )
+        except StoreError as exc:
+            log.error("API ticket not stored", extra={"reason": exc.message})
+            return _error(503, "the ticket store is unavailable; try again")
+        if not created:
+            return JSONResponse({"ticket": ticket_id, "duplicate": True}, status_code=200)
+        return JSONResponse({"ticket": ticket_id}, status_code=202)
+
+
+def api_routes(settings: Settings, store: TicketStore) -> list[BaseRoute]:
+    return TicketsApi(settings, store).routes()
