@@ -171,6 +171,7 @@ class Run:
         self.dropped: list[str] = []  # protected paths whose changes were undone
         self.usage = Usage()  # over every agent container of the run
         self.budget = ""  # the budget that stopped the run, in words
+        self.proxied = [0, 0, 0, 0]  # through the LLM proxy: requests, failed, input, output
 
     # -- helpers ---------------------------------------------------------------
     def _now(self) -> float:
@@ -931,6 +932,10 @@ class Run:
             """The container is gone: its capability dies; the proxy's count goes to the log."""
             used = llm.close()
             if used is not None:
+                for index, count in enumerate(
+                    (used.requests, used.failed, used.tokens.input, used.tokens.output)
+                ):
+                    self.proxied[index] += count
                 self._log(
                     "llm",
                     f"{used.requests} LLM requests through the proxy ({used.failed} failed), "
@@ -1030,6 +1035,13 @@ class Run:
     async def conclude(self, outcome: Outcome) -> None:
         """Publish the outcome (comment and check run) and put the ticket in its final state."""
         state = STATE_OF[outcome.conclusion]
+        requests, failed, tokens_in, tokens_out = self.proxied
+        if requests:  # what the provider itself reported, counted on the host
+            outcome = replace(
+                outcome,
+                proxied=f"{requests} LLM requests through the proxy ({failed} failed), "
+                f"{tokens_in:,} input + {tokens_out:,} output tokens reported by the provider",
+            )
         body = (
             render.answer_comment(self.ticket.id, outcome)
             if self.ask and outcome.conclusion is Conclusion.NEUTRAL

@@ -67,6 +67,7 @@ class Outcome:
     errors: Sequence[str] = ()  # one line each, e.g. the problems of the settings file
     dropped: Sequence[str] = ()  # protected paths the agent changed, undone before commit
     tests: Sequence[TestAttempt] = ()  # the test loop's attempts, oldest first
+    proxied: str = ""  # the LLM proxy's count of the run's requests and usage
     test_command: str = ""
     max_attempts: int = 0
     draft: bool = False  # the pull request was opened as a draft
@@ -198,6 +199,8 @@ def check_output(outcome: Outcome) -> dict[str, Any]:
     if outcome.reason:
         lines += [f"**Reason:** {outcome.reason}", ""]
     lines += [f"**Usage:** {_usage_line(outcome)}"]
+    if outcome.proxied:
+        lines += ["", f"**LLM proxy:** {outcome.proxied}"]
     text_parts = []
     if outcome.tests:
         final = outcome.tests[-1]

@@ -79,6 +79,10 @@ def test_a_labeled_issue_becomes_a_pull_request(make_bot: Callable[..., Bot]) ->
     assert history[0] == ("queued", None)
     assert ("in_progress", None) in history
     assert history[-1] == ("completed", "success")
+    # the agent reached the model only through the host's LLM proxy, which counted it
+    summary = runs[0]["output"]["summary"]
+    assert "LLM requests through the proxy (0 failed)" in summary
+    assert len(bot.llm.requests) >= 3 and f"{len(bot.llm.requests)} LLM requests" in summary
     assert runs[0]["head_sha"] == gh.branch_sha(REPO, "main")
 
     # the token was scoped to this one repository and the run's permissions
