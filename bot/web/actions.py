@@ -59,10 +59,12 @@ def _follow_up(ticket: Ticket, kind: str, context: dict[str, object]) -> Trigger
 async def cancel(store: TicketStore, workers: Workers | None, ticket_id: int) -> str:
     """Stop a running ticket, or drop a queued one; returns a notice code.
 
-    A running ticket is flagged in the store (its worker, on any host, polls
-    that) and stopped at once if it runs in this process. A queued one gets a
-    `cancel` ticket aimed at it, exactly like `/opencode cancel` makes. Store
-    calls run in threads; the worker is touched on the event loop it lives on.
+    The ticket is flagged in the store: a running one's worker, on any host,
+    polls that (and it is stopped at once if it runs in this process); a queued
+    one ends cancelled as soon as a worker claims it. Should it end or change
+    state between the reads, a `cancel` ticket aimed at it is queued, exactly
+    like `/opencode cancel` makes. Store calls run in threads; the worker is
+    touched on the event loop it lives on.
     """
     if await asyncio.to_thread(store.request_cancel, ticket_id, OPERATOR):
         if workers is not None:
