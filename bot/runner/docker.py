@@ -176,7 +176,20 @@ class DockerRunner:
         try:
             self.client.ping()
         except (docker.errors.DockerException, requests.RequestException) as exc:
+            self._forget_client()
             raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
+
+    def _forget_client(self) -> None:
+        """Drop the client and its pooled connections: they died with the engine.
+
+        Without this, the first calls after the engine is back reuse dead
+        keep-alive connections and fail with "connection reset".
+        """
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
 
     def image_labels(self, image: str) -> dict[str, str] | None:
         """The image's labels, or None when it is not present on the engine."""
