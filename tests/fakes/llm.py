@@ -155,37 +155,29 @@ class ScriptedLLM:
             "share": "disabled",
         }
 
-    def tool_results(self) -> list[str]:
-        """Every tool output opencode sent back to the model, in order, without repeats."""
+    def _texts(self, role: str, joiner: str) -> list[str]:
+        """The text of every message of `role` the model saw, in order, without repeats."""
         seen: list[str] = []
         for request in self.requests:
             for message in request["body"].get("messages", []):
-                if message.get("role") != "tool":
+                if message.get("role") != role:
                     continue
                 content = message.get("content")
                 if isinstance(content, list):
-                    content = "".join(
+                    content = joiner.join(
                         str(p.get("text", "")) for p in content if isinstance(p, dict)
                     )
                 if str(content) not in seen:
                     seen.append(str(content))
         return seen
 
+    def tool_results(self) -> list[str]:
+        """Every tool output opencode sent back to the model, in order, without repeats."""
+        return self._texts("tool", "")
+
     def prompts(self) -> list[str]:
         """The text of every user message the model saw, without repeats."""
-        seen: list[str] = []
-        for request in self.requests:
-            for message in request["body"].get("messages", []):
-                if message.get("role") != "user":
-                    continue
-                content = message.get("content")
-                if isinstance(content, list):
-                    content = "\n".join(
-                        str(p.get("text", "")) for p in content if isinstance(p, dict)
-                    )
-                if str(content) not in seen:
-                    seen.append(str(content))
-        return seen
+        return self._texts("user", "\n")
 
     def _next(self, body: dict[str, Any]) -> Step:
         picker = self.on_tools
