@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from .config import Settings
-from .errors import DockerUnavailable, GitHubError
+from .errors import BotError, DockerUnavailable, GitHubError
 from .github import render
 from .github.client import GitHubApp, RepoClient
 from .github.render import Outcome
@@ -217,13 +217,15 @@ class Worker:
             await self.events.finished(ticket.id)
 
     async def _report_lost(self, ticket: Ticket) -> None:
+        await self._report_failure(
+            ticket, ticket.error or "the run was lost twice; it was not retried again"
+        )
+
+    async def _report_failure(self, ticket: Ticket, reason: str) -> None:
+        """The failure on GitHub: the ticket's comment and, if it has one, its check run."""
         gh = await self.github.repo(ticket.repository, ticket.installation_id)
         reporter = Reporter(gh, ticket)
-        outcome = Outcome(
-            Conclusion.FAILURE,
-            "the run failed",
-            reason=ticket.error or "the run was lost twice; it was not retried again",
-        )
+        outcome = Outcome(Conclusion.FAILURE, "the run failed", reason=reason)
         await reporter.try_say(render.outcome_comment(ticket.id, outcome))
         await reporter.conclude_check(self.clock(), "failure", render.check_output(outcome))
 
@@ -241,17 +243,26 @@ class Worker:
             await asyncio.to_thread(self.store.release, ticket.id, self.worker_id)
             log.info("ticket handed back", extra=context)
             raise
-        except Exception:
+        except Exception as exc:
+            # outside a Run (authorization, retry resolution, GitHub down): still say so on GitHub
             log.exception("ticket crashed", extra=context)
+            reason = (
+                exc.message
+                if isinstance(exc, BotError)
+                else f"internal error ({exc.__class__.__name__}); see the bot's logs"
+            )
             await asyncio.to_thread(
                 self.store.finish,
                 ticket.id,
                 TicketState.FAILED,
                 self.clock(),
                 conclusion="failure",
-                error="internal error",
+                error=reason,
             )
             await self.events.finished(ticket.id)
+            current = await asyncio.to_thread(self.store.get, ticket.id)
+            with contextlib.suppress(Exception):
+                await self._report_failure(current or ticket, reason)
         finally:
             lease.cancel()
             self._cancels.pop(ticket.id, None)

@@ -186,3 +186,21 @@ def test_an_llm_that_keeps_failing_ends_the_ticket_failed_with_the_reason(
     assert (runs[0]["status"], runs[0]["conclusion"]) == ("completed", "failure")
     assert reason in runs[0]["output"]["summary"], runs[0]["output"]
     assert containers_of(bot, int(str(ticket["id"]))) == []
+
+
+def test_github_failing_the_permission_check_still_ends_in_a_clear_comment(
+    make_bot: Callable[..., Bot],
+) -> None:
+    """GitHub keeps failing before any run starts: the ticket fails and GitHub is told why."""
+    bot = make_bot()
+    gh = bot.github
+    gh.add_repo(REPO, {"README.md": "# Hello\n"})
+    gh.set_permission(REPO, "Codertocat", "write")
+    gh.add_issue(REPO, 1, title="Add hello", body="Please.", user="Codertocat")
+    gh.inject("GET", r"/collaborators/.*/permission$", 502, times=20)
+    ticket = bot.wait(bot.deliver("issues", labeled_payload(gh)), timeout=120)
+    assert ticket["state"] == "failed"
+    assert "502" in ticket["error"] and "permission" in ticket["error"]
+    mine = [c for c in gh.issue_comments(REPO, 1) if c["user"]["login"] == gh.bot_login]
+    assert len(mine) == 1 and "502" in mine[0]["body"]
+    assert bot.llm.requests == []
