@@ -109,7 +109,7 @@ class Settings:
     opencode_auth: str = ""
     opencode_config: str = ""
     agent_env: Mapping[str, str] = field(default_factory=dict, repr=False)
-    agent_network: str = "bridge"
+    agent_network: str = "internal"
     agent_memory: str = "2g"
     agent_cpus: float = 2.0
     agent_pids: int = 512
@@ -149,7 +149,7 @@ class Settings:
         if private_key and "\\n" in private_key and "\n" not in private_key:
             private_key = private_key.replace("\\n", "\n")
 
-        network = environ.get("AUTOCODE_AGENT_NETWORK", "").strip() or "bridge"
+        network = environ.get("AUTOCODE_AGENT_NETWORK", "").strip() or "internal"
         if network not in NETWORK_MODES:
             raise SettingsError(
                 f"AUTOCODE_AGENT_NETWORK must be one of {', '.join(NETWORK_MODES)}, got {network!r}"

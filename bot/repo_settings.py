@@ -105,7 +105,7 @@ class HostLimits:
     run_timeout: int
     max_cost_per_run: float | None = None
     max_tokens_per_run: int | None = None
-    network: str = "bridge"  # AUTOCODE_AGENT_NETWORK
+    network: str = "internal"  # AUTOCODE_AGENT_NETWORK
     model: str = ""
 
     @classmethod

@@ -12,7 +12,7 @@ def test_embedded_defaults() -> None:
     assert s.runner_image == "autocode-runner:latest"
     assert s.github_api_url == "https://api.github.com"
     assert s.max_parallel == 2 and s.run_timeout == 1800 and s.idle_timeout == 300
-    assert s.agent_network == "bridge"
+    assert s.agent_network == "internal"
 
 
 def test_missing_github_settings_are_named() -> None:
