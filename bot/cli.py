@@ -5,23 +5,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .config import Settings, load_environ
-from .errors import BotError, DockerUnavailable
-from .logs import configure
+from .errors import BotError, DockerUnavailable, SettingsError
+from .logs import configure, uvicorn_log_config
 
 log = logging.getLogger("bot.cli")
+
+DEFAULT_ENV_FILE = ".env"
 
 
 def _say(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
-def _settings() -> Settings:
-    return Settings.from_environ(load_environ())
+def _environ(args: argparse.Namespace, *, writes: bool = False) -> dict[str, str]:
+    """The process environment over --env-file.
+
+    A file named on purpose must exist, except for the commands that write it
+    (`setup`, and `serve` whose setup page does).
+    """
+    env_file = Path(args.env_file).expanduser()
+    if not writes and args.env_file != DEFAULT_ENV_FILE and not env_file.is_file():
+        raise SettingsError(f"the env file {str(env_file)!r} does not exist")
+    return load_environ(env_file)
+
+
+def _settings(args: argparse.Namespace, *, writes: bool = False) -> Settings:
+    return Settings.from_environ(_environ(args, writes=writes))
 
 
 def _require_github(settings: Settings) -> bool:
@@ -31,7 +49,10 @@ def _require_github(settings: Settings) -> bool:
     _say("Auto-Code cannot talk to GitHub yet. These GitHub App settings are missing:")
     for item in missing:
         _say(f"  - {item}")
-    _say("Create the App with `autocode setup`, or set them in the environment or in ./.env.")
+    _say(
+        "Create the App on the setup page of `autocode serve` or with `autocode setup`, "
+        "or set them in the environment or in the env file (--env-file, default ./.env)."
+    )
     return False
 
 
@@ -57,24 +78,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import build_app
+    from .onboarding import Onboarding, missing
 
-    settings = _settings()
+    settings = _settings(args, writes=True)
     configure(settings.log_level, settings.log_json)
-    if not _require_github(settings):
-        return 2
-    if not args.no_workers:
-        ensure_runner_image(settings)
-    app = build_app(settings, workers=not args.no_workers)
+    runs_agents = not args.no_workers
+    app: Any
+    if not missing(settings, runs_agents=runs_agents):
+        if runs_agents:
+            ensure_runner_image(settings)
+        app = build_app(settings, workers=runs_agents)
+    else:
+        building = _build_in_background(settings) if runs_agents else None
+        app = Onboarding(
+            lambda: _settings(args, writes=True),
+            lambda ready: build_app(ready, workers=runs_agents),
+            settings=settings,
+            env_file=Path(args.env_file).expanduser().resolve(),
+            process_env=os.environ,
+            runs_agents=runs_agents,
+            before_start=building.join if building is not None else None,
+        )
+        shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, args.host)  # noqa: S104
+        log.warning(
+            "not set up yet: open the setup page",
+            extra={
+                "url": f"http://{shown}:{args.port}/",
+                "missing": ", ".join(m.what for m in app.missing),
+            },
+        )
     log.info("serving", extra={"host": args.host, "port": args.port})
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
-        log_level="warning",
+        log_config=uvicorn_log_config(),
         access_log=False,
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _build_in_background(settings: Settings) -> threading.Thread:
+    """The runner image, built while the setup page is served (runs wait for it)."""
+    thread = threading.Thread(
+        target=ensure_runner_image, args=(settings,), name="runner-image", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -83,7 +134,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .metrics import Metrics
     from .store import open_store
 
-    settings = _settings()
+    settings = _settings(args)
     configure(settings.log_level, settings.log_json)
     if not _require_github(settings):
         return 2
@@ -120,7 +171,7 @@ def cmd_runner_build(args: argparse.Namespace) -> int:
     from .runner.docker import DockerRunner
     from .runner.image import OPENCODE_VERSION, build_image
 
-    settings = _settings()
+    settings = _settings(args)
     configure(settings.log_level, settings.log_json)
     runner = DockerRunner(settings.docker_host)
     runner.ping()
@@ -137,8 +188,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
     from .setup import SetupOptions, run_setup
 
-    environ = load_environ()
-    settings = Settings.from_environ(environ)
+    settings = _settings(args, writes=True)
     configure(settings.log_level, settings.log_json)
     options = SetupOptions.build(
         github_url=settings.github_url,
@@ -172,7 +222,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from .doctor import run_checks
 
-    checks = run_checks(load_environ())
+    checks = run_checks(_environ(args))
     if args.json:
         sys.stdout.write(json.dumps([c.as_json() for c in checks], indent=2) + "\n")
     else:
@@ -182,40 +232,72 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def _command(
+    sub: Any, name: str, help_text: str, *, env_file: bool = True
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows every option's default."""
+    command: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    if env_file:
+        command.add_argument(
+            "--env-file",
+            default=DEFAULT_ENV_FILE,
+            help="settings file read under the process environment (which wins)",
+        )
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
     from .runner.image import OPENCODE_VERSION
 
-    top = argparse.ArgumentParser(prog="autocode", description="Auto-Code bot")
-    sub = top.add_subparsers(dest="command", required=True)
+    top = argparse.ArgumentParser(
+        prog="autocode",
+        description="Auto-Code bot: GitHub issues to pull requests with the OpenCode agent.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    top.add_argument(
+        "--version",
+        action="version",
+        version=f"autocode {__version__} (opencode {OPENCODE_VERSION})",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="webhook receiver, dashboard, API and workers")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = _command(sub, "serve", "webhook receiver, dashboard, API and workers")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--no-workers", action="store_true", help="receive only; no runs here")
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run tickets without the web server")
+    worker = _command(sub, "worker", "run tickets without the web server")
     worker.add_argument("--metrics-host", default="127.0.0.1", help="where /metrics listens")
     worker.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
     worker.set_defaults(func=cmd_worker)
 
-    runner = sub.add_parser("runner", help="the agent image")
-    runner_sub = runner.add_subparsers(dest="runner_command", required=True)
-    build = runner_sub.add_parser("build", help="build the agent image from Dockerfile.runner")
-    build.add_argument("--tag", default="", help="image tag (default AUTOCODE_RUNNER_IMAGE)")
-    build.add_argument("--opencode-version", default=OPENCODE_VERSION)
+    runner = _command(sub, "runner", "the agent image", env_file=False)
+    runner_sub = runner.add_subparsers(dest="runner_command", required=True, metavar="COMMAND")
+    build = _command(runner_sub, "build", "build the agent image from Dockerfile.runner")
+    build.add_argument("--tag", default="", help="image tag (empty: AUTOCODE_RUNNER_IMAGE)")
+    build.add_argument("--opencode-version", default=OPENCODE_VERSION, help="opencode to put in")
     build.set_defaults(func=cmd_runner_build)
 
-    setup = sub.add_parser("setup", help="create the GitHub App (manifest flow), write .env")
+    setup = _command(sub, "setup", "create the GitHub App (manifest flow), write the env file")
     setup.add_argument("--org", default="", help="create it for this organization")
     setup.add_argument("--host", default="127.0.0.1", help="where the local setup page listens")
     setup.add_argument("--port", type=int, default=3000, help="its port (0: any free port)")
-    setup.add_argument("--webhook-url", default="", help="default AUTOCODE_PUBLIC_URL/webhook")
+    setup.add_argument(
+        "--webhook-url",
+        default="",
+        help="where GitHub sends events (empty: AUTOCODE_PUBLIC_URL/webhook)",
+    )
     setup.add_argument("--name", default="", help="the App's name (editable on GitHub)")
-    setup.add_argument("--env-file", default=".env", help="where the credentials are written")
     setup.set_defaults(func=cmd_setup)
 
-    doctor = sub.add_parser("doctor", help="check settings, GitHub App, database, Docker, LLM")
+    doctor = _command(sub, "doctor", "check settings, GitHub App, database, Docker, LLM")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(func=cmd_doctor)
     return top

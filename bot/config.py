@@ -246,13 +246,16 @@ class Settings:
         return path or "autocode.db"
 
 
-def load_environ(cwd: Path | None = None) -> dict[str, str]:
-    """The process environment over the `.env` file of the working directory."""
+def load_environ(env_file: Path | str | None = None) -> dict[str, str]:
+    """The process environment over an env file (default: `.env` in the working directory).
+
+    A missing file reads as empty: `autocode serve` on nothing writes it in its setup.
+    """
     from dotenv import dotenv_values
 
-    env_file = (cwd or Path.cwd()) / ".env"
+    path = Path(env_file).expanduser() if env_file else Path.cwd() / ".env"
     merged: dict[str, str] = {}
-    if env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    if path.is_file():
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     merged.update(os.environ)
     return merged

@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 
 def _context(record: logging.LogRecord) -> dict[str, object]:
@@ -15,7 +21,16 @@ def _context(record: logging.LogRecord) -> dict[str, object]:
     }
 
 
+def _iso(record: logging.LogRecord) -> str:
+    """ISO 8601 in UTC with milliseconds: 2026-12-06T10:52:40.123Z."""
+    moment = datetime.fromtimestamp(record.created, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 class KeyValueFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _iso(record)
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         context = " ".join(f"{k}={v}" for k, v in _context(record).items())
@@ -25,7 +40,7 @@ class KeyValueFormatter(logging.Formatter):
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, object] = {
-            "time": self.formatTime(record),
+            "time": _iso(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -47,3 +62,16 @@ def configure(level: str = "INFO", as_json: bool = False) -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's loggers without handlers of their own: their lines go through ours."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": True, "level": "WARNING"},
+        },
+    }

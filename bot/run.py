@@ -439,7 +439,9 @@ class Run:
             )
         if self.budget:  # also when the agent ended on the very step that passed it
             outcome = Outcome(
-                Conclusion.FAILURE, "the run was stopped: budget reached", reason=self.budget,
+                Conclusion.FAILURE,
+                "the run was stopped: budget reached",
+                reason=self.budget,
                 **common,
             )
             await self.conclude(outcome)
@@ -485,9 +487,7 @@ class Run:
             await asyncio.to_thread(workspace.hand_to_agent, int(uid), int(gid), dropped)
             self.dropped += [p for p in dropped if p not in self.dropped]
             self._log("phase", f"undid changes to protected paths: {', '.join(dropped)}")
-            log.info(
-                "protected paths dropped", extra={"ticket": self.ticket.id, "paths": dropped}
-            )
+            log.info("protected paths dropped", extra={"ticket": self.ticket.id, "paths": dropped})
         return kept
 
     # -- setup and tests ---------------------------------------------------------
@@ -690,9 +690,7 @@ class Run:
             target = root / path
             return target.is_file() and not target.is_symlink()
 
-        return await asyncio.to_thread(
-            testloop.find_annotations, self.attempts[-1].output, exists
-        )
+        return await asyncio.to_thread(testloop.find_annotations, self.attempts[-1].output, exists)
 
     async def _unreported_branch(self, target: Target) -> list[str]:
         """The files an earlier attempt pushed to the branch when no pull request shows them."""

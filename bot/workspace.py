@@ -233,9 +233,7 @@ class Workspace:
                 self._remove_new(path)
         old = [p for p in paths if p in at_head]
         if old:
-            self.git(
-                "restore", "--source=HEAD", "--staged", "--worktree", "--", *old, env=literal
-            )
+            self.git("restore", "--source=HEAD", "--staged", "--worktree", "--", *old, env=literal)
 
     def _remove_new(self, path: str) -> None:
         target = self.work_tree

@@ -6,9 +6,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from bot.runner.docker import DockerRunner
 from bot.runner.image import build_image
+from tests.browser import launch, new_page
 
 RUNNER_IMAGE = os.environ.get("AUTOCODE_TEST_RUNNER_IMAGE", "autocode-runner:latest")
 
@@ -39,3 +41,15 @@ def postgres_url() -> Iterator[str]:
         pytest.fail(str(exc), pytrace=False)
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, for a module's tests."""
+    yield from launch()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context and tab."""
+    yield from new_page(browser)

@@ -472,9 +472,7 @@ class RepoClient:
             )
         )
 
-    async def request_reviewers(
-        self, number: int, *, users: list[str], teams: list[str]
-    ) -> None:
+    async def request_reviewers(self, number: int, *, users: list[str], teams: list[str]) -> None:
         data: dict[str, list[str]] = {"reviewers": users}
         if teams:
             data["team_reviewers"] = teams

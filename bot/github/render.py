@@ -299,8 +299,7 @@ def commit_message(number: int, title: str, *, pull_request: bool = False) -> st
     subject = f"Auto-Code: {title}"[:72]
     kind = "pull request" if pull_request else "issue"
     return (
-        f"{subject}\n\nWork on {kind} #{number}, written by the OpenCode agent.\n\n"
-        f"Refs #{number}\n"
+        f"{subject}\n\nWork on {kind} #{number}, written by the OpenCode agent.\n\nRefs #{number}\n"
     )
 
 

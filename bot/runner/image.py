@@ -103,14 +103,21 @@ def build_context(directory: Path, version: str = OPENCODE_VERSION) -> Path:
 
 
 def build_image(client: object, tag: str, version: str = OPENCODE_VERSION) -> str:
-    """Build the runner image with the Docker SDK `client`; return its id."""
+    """Build the runner image with the Docker SDK `client`; return its id.
+
+    Each step of the build is logged as it starts, so a first start that builds
+    the image shows its progress; a failed build raises with the log's tail.
+    """
     import docker.errors
 
+    api = client.api  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(prefix="autocode-runner-") as tmp:
         context = build_context(Path(tmp), version)
         log.info("building runner image", extra={"image": tag, "opencode": version})
+        lines: list[str] = []
+        image_id = ""
         try:
-            image, logs = client.images.build(  # type: ignore[attr-defined]
+            for chunk in api.build(
                 path=str(context),
                 dockerfile="Dockerfile.runner",
                 tag=tag,
@@ -118,15 +125,22 @@ def build_image(client: object, tag: str, version: str = OPENCODE_VERSION) -> st
                 forcerm=True,
                 network_mode="host",
                 buildargs={"OPENCODE_VERSION": version},
-            )
-        except docker.errors.BuildError as exc:
-            lines = [str(c.get("stream", c.get("error", ""))).strip() for c in exc.build_log]
-            tail = "\n".join(line for line in lines if line)[-2000:]
-            raise RunnerError(f"building {tag} failed: {exc.msg}\n{tail}") from exc
+                decode=True,
+            ):
+                if "error" in chunk:
+                    tail = "\n".join(lines[-30:])
+                    raise RunnerError(f"building {tag} failed: {chunk['error']}\n{tail}"[-2000:])
+                image_id = str(chunk.get("aux", {}).get("ID", "")) or image_id
+                line = str(chunk.get("stream", "")).strip()
+                if not line:
+                    continue
+                lines.append(line)
+                if line.startswith("Step "):
+                    log.info("runner image build step", extra={"image": tag, "step": line})
+                else:
+                    log.debug("build: %s", line)
         except docker.errors.APIError as exc:
             raise RunnerError(f"building {tag} failed: {exc.explanation}") from exc
-        for chunk in logs:
-            line = str(chunk.get("stream", "")).strip() if isinstance(chunk, dict) else ""
-            if line:
-                log.debug("build: %s", line)
-        return str(image.id)
+        if not image_id:
+            image_id = str(client.images.get(tag).id)  # type: ignore[attr-defined]
+        return image_id

@@ -165,9 +165,7 @@ class TicketStore(Protocol):
 
     def mark_delivered(self, notification_id: int, now: float) -> None: ...
 
-    def mark_failed(
-        self, notification_id: int, now: float, next_at: float, error: str
-    ) -> None:
+    def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
         """Record a failed attempt; the row is due again at `next_at`."""
 
     def close(self) -> None: ...

@@ -12,20 +12,19 @@ import hashlib
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from tests.browser import ARTIFACTS, launch
 from tests.e2e.conftest import ADMIN, REPO, Bot, labeled_payload
 from tests.fakes.llm import hang, slow, text, tool
 from tests.fakes.server import ServerThread
-from tests.integration.test_setup import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 XSS_TITLE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>Fix & ship'
 COOKIE = "autocode_session"
@@ -33,12 +32,7 @@ COOKIE = "autocode_session"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch()
 
 
 @pytest.fixture
