@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import asdict
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +19,6 @@ from .github.client import GitHubApp
 from .hooks import TicketEvents
 from .llm.host import serving as serving_llm
 from .metrics import Metrics
-from .models import Ticket, TicketState
 from .notify import Notifier, Publisher
 from .runner.docker import DockerRunner
 from .store import TicketStore, open_store
@@ -32,15 +28,6 @@ from .webhook.endpoint import WebhookEndpoint
 from .worker import Worker
 
 log = logging.getLogger("bot.app")
-
-
-def ticket_json(ticket: Ticket) -> dict[str, Any]:
-    data = asdict(ticket)
-    for private in ("lease_owner", "lease_expires_at", "clone_url", "context", "body"):
-        data.pop(private, None)
-    data["state"] = str(ticket.state)
-    data["files_changed"] = list(ticket.files_changed)
-    return data
 
 
 def build_events(
@@ -102,15 +89,6 @@ def build_app(
         metrics=metrics,
     )
 
-    def authorized(request: Request) -> bool:
-        if not settings.admin_token:
-            return False
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), settings.admin_token.encode()
-        )
-
     async def healthz(request: Request) -> Response:
         checks: dict[str, str] = {}
         try:
@@ -125,31 +103,6 @@ def build_app(
             checks["docker"] = "unreachable"
         status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
         return JSONResponse({"status": status, **checks}, status_code=200)
-
-    async def list_tickets(request: Request) -> Response:
-        if not authorized(request):
-            return JSONResponse({"error": "a valid admin bearer token is required"}, 401)
-        state_arg = request.query_params.get("state")
-        try:
-            state = TicketState(state_arg) if state_arg else None
-        except ValueError:
-            return JSONResponse({"error": f"unknown state {state_arg!r}"}, 400)
-        tickets = await run_in_threadpool(
-            lambda: store.tickets(state=state, repository=request.query_params.get("repository"))
-        )
-        return JSONResponse({"tickets": [ticket_json(t) for t in tickets]})
-
-    async def get_ticket(request: Request) -> Response:
-        if not authorized(request):
-            return JSONResponse({"error": "a valid admin bearer token is required"}, 401)
-        try:
-            ticket_id = int(request.path_params["ticket_id"])
-        except ValueError:
-            return JSONResponse({"error": "not found"}, 404)
-        ticket = await run_in_threadpool(store.get, ticket_id)
-        if ticket is None:
-            return JSONResponse({"error": "not found"}, 404)
-        return JSONResponse(ticket_json(ticket))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -183,8 +136,6 @@ def build_app(
             Route("/webhook", endpoint.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics.handle, methods=["GET"]),
-            Route("/api/tickets", list_tickets, methods=["GET"]),
-            Route("/api/tickets/{ticket_id}", get_ticket, methods=["GET"]),
             *web_routes(settings, store),
         ],
         lifespan=lifespan,

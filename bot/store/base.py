@@ -96,7 +96,9 @@ class TicketStore(Protocol):
         state: TicketState | None = None,
         repository: str | None = None,
         limit: int = 100,
-    ) -> Sequence[Ticket]: ...
+        before: int | None = None,
+    ) -> Sequence[Ticket]:
+        """Newest first; `before` (a ticket id) pages on to older ones."""
 
     def claim(self, worker_id: str, lease_seconds: float, now: float) -> Ticket | None:
         """Take the oldest runnable queued ticket (none running for its issue) with a lease."""

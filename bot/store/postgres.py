@@ -273,6 +273,7 @@ class PostgresStore:
         state: TicketState | None = None,
         repository: str | None = None,
         limit: int = 100,
+        before: int | None = None,
     ) -> list[Ticket]:
         where: list[str] = []
         args: list[Any] = []
@@ -282,6 +283,9 @@ class PostgresStore:
         if repository is not None:
             where.append("repository = %s")
             args.append(repository)
+        if before is not None:
+            where.append("id < %s")
+            args.append(before)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         with self._read("list tickets") as conn:
             rows = conn.execute(

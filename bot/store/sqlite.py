@@ -169,14 +169,19 @@ class SQLiteStore:
         state: TicketState | None = None,
         repository: str | None = None,
         limit: int = 100,
+        before: int | None = None,
     ) -> list[Ticket]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if state is not None:
             where.append("state = ?")
             args.append(str(state))
         if repository is not None:
             where.append("repository = ?")
             args.append(repository)
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         rows = self._conn().execute(
             f"SELECT {_COLUMNS} FROM tickets {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608

@@ -1,4 +1,9 @@
-"""POST /api/tickets: other systems queue a ticket on an issue, as the label would.
+"""/api: the tickets as JSON, and POST /api/tickets to queue one as the label would.
+
+`GET /api/tickets` pages newest first: `?limit=` (1-500, default 100) and
+`?before=<id>` (the `next` cursor of the previous page); `state` and
+`repository` filter. `GET /api/tickets/{id}` gives one. Both, like the POST,
+need the admin bearer token.
 
 The body is `{"repository": "owner/name", "issue": N, "instructions": "…"}`
 (instructions optional). A request without an issue is refused: the bot
@@ -14,14 +19,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import asdict
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..config import Settings
 from ..errors import StoreError
+from ..models import Ticket, TicketState
 from ..store.base import TicketStore
 from . import actions
 from .auth import Guard
@@ -33,6 +41,9 @@ MAX_INSTRUCTIONS = 20_000
 REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 FIELDS = frozenset({"repository", "issue", "instructions"})
+PAGE = 100
+MAX_PAGE = 500
+PRIVATE = ("lease_owner", "lease_expires_at", "clone_url", "context", "body")
 
 
 class BadRequest(Exception):
@@ -43,6 +54,28 @@ class BadRequest(Exception):
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as the API shows it: no lease, clone URL, context or issue body."""
+    data = asdict(ticket)
+    for private in PRIVATE:
+        data.pop(private, None)
+    data["state"] = str(ticket.state)
+    data["trigger"] = ticket.kind
+    data["files_changed"] = list(ticket.files_changed)
+    return data
+
+
+def _positive(
+    raw: str | None, name: str, default: int | None, top: int | None = None
+) -> int | None:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1 or (top is not None and int(raw) > top):
+        limit = f"1-{top}" if top else "a positive whole number"
+        raise BadRequest(f"{name} must be {limit}, got {raw!r}")
+    return int(raw)
 
 
 def parse_request(data: Any) -> tuple[str, int, str]:
@@ -85,7 +118,42 @@ class TicketsApi:
         self.guard = Guard(settings.admin_token, settings.webhook_secret)
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/api/tickets", self.create, methods=["POST"])]
+        return [
+            Route("/api/tickets", self.create, methods=["POST"]),
+            Route("/api/tickets", self.list, methods=["GET"]),
+            Route("/api/tickets/{ticket_id}", self.get, methods=["GET"]),
+        ]
+
+    async def list(self, request: Request) -> Response:
+        if not self.guard.bearer_ok(request):
+            return _error(401, "a valid admin bearer token is required")
+        query = request.query_params
+        try:
+            state = TicketState(query["state"]) if query.get("state") else None
+        except ValueError:
+            return _error(400, f"unknown state {query['state']!r}")
+        try:
+            limit = _positive(query.get("limit"), "limit", PAGE, MAX_PAGE) or PAGE
+            before = _positive(query.get("before"), "before", None)
+        except BadRequest as exc:
+            return _error(400, exc.message)
+        tickets = await run_in_threadpool(
+            lambda: self.store.tickets(
+                state=state, repository=query.get("repository"), limit=limit + 1, before=before
+            )
+        )
+        page = list(tickets[:limit])
+        following = page[-1].id if len(tickets) > limit else None
+        return JSONResponse({"tickets": [ticket_json(t) for t in page], "next": following})
+
+    async def get(self, request: Request) -> Response:
+        if not self.guard.bearer_ok(request):
+            return _error(401, "a valid admin bearer token is required")
+        raw = request.path_params["ticket_id"]
+        ticket = await run_in_threadpool(self.store.get, int(raw)) if raw.isdigit() else None
+        if ticket is None:
+            return _error(404, "not found")
+        return JSONResponse(ticket_json(ticket))
 
     async def create(self, request: Request) -> Response:
         if not self.guard.bearer_ok(request):

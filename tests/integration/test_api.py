@@ -302,3 +302,36 @@ def test_the_event_stream_replays_the_log_and_ends_when_final(api: Api) -> None:
                       timeout=10) as response:  # fmt: skip
         again = "".join(response.iter_text())
     assert again.count("event: log") == 1 and "bash echo 2" in again
+
+
+def test_the_ticket_list_pages_with_a_cursor(api: Api) -> None:
+    made = [
+        api.post({"repository": "octo/hello", "issue": n}).json()["ticket"] for n in range(1, 8)
+    ]
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    seen: list[int] = []
+    cursor: int | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"before": cursor} if cursor else {})}
+        answer = httpx.get(f"{api.url}/api/tickets", params=params, headers=auth)
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        pages += 1
+        assert len(data["tickets"]) <= 3
+        seen += [t["id"] for t in data["tickets"]]
+        assert all(t["trigger"] == "label" and t["kind"] == "label" for t in data["tickets"])
+        cursor = data["next"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == sorted(made, reverse=True)  # newest first, each once
+
+    everything = httpx.get(f"{api.url}/api/tickets", headers=auth).json()
+    assert [t["id"] for t in everything["tickets"]] == seen and everything["next"] is None
+    for bad in ({"limit": "0"}, {"limit": "501"}, {"limit": "x"}, {"before": "-1"}):
+        answer = httpx.get(f"{api.url}/api/tickets", params=bad, headers=auth)
+        assert answer.status_code == 400 and "must be" in answer.json()["error"], bad
+    assert httpx.get(f"{api.url}/api/tickets", params={"limit": 2}).status_code == 401
+    missing = httpx.get(f"{api.url}/api/tickets/abc", headers=auth)
+    assert missing.status_code == 404
