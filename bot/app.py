@@ -122,8 +122,10 @@ def build_app(
         finally:
             stop.set()
             if task is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await task
+                except Exception:
+                    log.exception("the workers stopped with an error")
             await llm.aclose()
             stop_notifying.set()
             if notifying is not None and (await asyncio.wait({notifying}, timeout=15))[1]:

@@ -11,7 +11,6 @@ the outcome, the check run is completed, and the store holds the final state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -178,8 +177,11 @@ class Run:
         return self.deps.clock()
 
     def _log(self, kind: str, message: str) -> None:
-        with contextlib.suppress(Exception):
+        try:
             self.store.log(self.ticket.id, kind, message, self._now())
+        except Exception:
+            log.warning("the ticket's log line was not stored", exc_info=True,
+                        extra={"ticket": self.ticket.id, "kind": kind})  # fmt: skip
 
     async def _update(self, **fields: Any) -> None:
         await asyncio.to_thread(self.store.update, self.ticket.id, **fields)
@@ -1017,8 +1019,11 @@ class Run:
         """While the agent works: progress every few seconds, and tell who waits behind."""
         while True:
             await asyncio.sleep(TICK)
-            with contextlib.suppress(Exception):
+            try:
                 await self.deps.announce(self.ticket, self.gh)
+            except Exception:
+                log.warning("telling waiting requests failed", exc_info=True,
+                            extra={"ticket": self.ticket.id})  # fmt: skip
             stale = time.monotonic() - self.progress.shown_at >= PROGRESS_INTERVAL
             if self.progress.dirty and stale:
                 await self._show()

@@ -212,8 +212,11 @@ class Worker:
             self.store.requeue_expired, self.clock(), self.settings.max_attempts
         )
         for ticket in failed:
-            with contextlib.suppress(Exception):
+            try:
                 await self._report_lost(ticket)
+            except Exception:
+                log.warning("reporting a lost ticket on GitHub failed", exc_info=True,
+                            extra={"ticket": ticket.id})  # fmt: skip
             await self.events.finished(ticket.id)
 
     async def _report_lost(self, ticket: Ticket) -> None:
@@ -261,8 +264,11 @@ class Worker:
             )
             await self.events.finished(ticket.id)
             current = await asyncio.to_thread(self.store.get, ticket.id)
-            with contextlib.suppress(Exception):
+            try:
                 await self._report_failure(current or ticket, reason)
+            except Exception:
+                log.warning("reporting a failed ticket on GitHub failed", exc_info=True,
+                            extra={"ticket": ticket.id})  # fmt: skip
         finally:
             lease.cancel()
             self._cancels.pop(ticket.id, None)
