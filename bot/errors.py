@@ -26,6 +26,14 @@ class PayloadError(BotError):
     """The webhook payload is malformed."""
 
 
+class BodyTooLarge(PayloadError):
+    """The request body is larger than the bot accepts."""
+
+
+class RequestError(BotError):
+    """An API request is invalid; the message says what to send instead."""
+
+
 class StoreError(BotError):
     """The ticket store failed."""
 

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..config import Settings
-from ..errors import StoreError
+from ..errors import RequestError, StoreError
 from ..models import Ticket, TicketState
 from ..store.base import TicketStore
 from . import actions
@@ -44,12 +44,6 @@ FIELDS = frozenset({"repository", "issue", "instructions"})
 PAGE = 100
 MAX_PAGE = 500
 PRIVATE = ("lease_owner", "lease_expires_at", "clone_url", "context", "body")
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -74,38 +68,38 @@ def _positive(
         return default
     if not raw.isdigit() or int(raw) < 1 or (top is not None and int(raw) > top):
         limit = f"1-{top}" if top else "a positive whole number"
-        raise BadRequest(f"{name} must be {limit}, got {raw!r}")
+        raise RequestError(f"{name} must be {limit}, got {raw!r}")
     return int(raw)
 
 
 def parse_request(data: Any) -> tuple[str, int, str]:
-    """(repository, issue, instructions) from the JSON body, or BadRequest saying what is wrong."""
+    """(repository, issue, instructions) from the JSON body; RequestError says what is wrong."""
     if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise RequestError("the body must be a JSON object")
     if "issue" not in data and ("title" in data or "description" in data):
-        raise BadRequest(
+        raise RequestError(
             "a ticket needs an existing issue: send {repository, issue, instructions?}; "
             "open the issue first (title and description alone are not accepted), "
             "or use the Python API OpenCodeService.develop_ticket"
         )
     unknown = sorted(set(data) - FIELDS)
     if unknown:
-        raise BadRequest(
+        raise RequestError(
             f"unknown field(s) {', '.join(unknown)}; allowed: repository, issue, instructions"
         )
     repository = data.get("repository")
     if not isinstance(repository, str) or not REPOSITORY.match(repository):
-        raise BadRequest('repository must be "owner/name"')
+        raise RequestError('repository must be "owner/name"')
     issue = data.get("issue")
     if not isinstance(issue, int) or isinstance(issue, bool) or issue <= 0:
-        raise BadRequest("issue must be a positive whole number (the issue's number)")
+        raise RequestError("issue must be a positive whole number (the issue's number)")
     instructions = data.get("instructions", "")
     if instructions is None:
         instructions = ""
     if not isinstance(instructions, str):
-        raise BadRequest("instructions must be a string")
+        raise RequestError("instructions must be a string")
     if len(instructions) > MAX_INSTRUCTIONS:
-        raise BadRequest(f"instructions must be at most {MAX_INSTRUCTIONS} characters")
+        raise RequestError(f"instructions must be at most {MAX_INSTRUCTIONS} characters")
     return repository, issue, instructions
 
 
@@ -135,7 +129,7 @@ class TicketsApi:
         try:
             limit = _positive(query.get("limit"), "limit", PAGE, MAX_PAGE) or PAGE
             before = _positive(query.get("before"), "before", None)
-        except BadRequest as exc:
+        except RequestError as exc:
             return _error(400, exc.message)
         tickets = await run_in_threadpool(
             lambda: self.store.tickets(
@@ -172,7 +166,7 @@ class TicketsApi:
             return _error(400, "the body is not valid JSON")
         try:
             repository, number, instructions = parse_request(data)
-        except BadRequest as exc:
+        except RequestError as exc:
             return _error(400, exc.message)
         clone_url = f"{self.settings.github_url}/{repository}.git"
         try:

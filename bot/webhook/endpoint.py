@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..config import MAX_WEBHOOK_BYTES
-from ..errors import PayloadError, SignatureError, StoreError
+from ..errors import BodyTooLarge, PayloadError, SignatureError, StoreError
 from ..metrics import Metrics
 from ..models import Trigger
 from ..store.base import TicketStore
@@ -22,10 +22,6 @@ from .batch import IntakeBatcher
 from .verify import verify
 
 log = logging.getLogger("bot.webhook")
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 async def read_body(request: Request, limit: int) -> bytes:
