@@ -34,7 +34,7 @@ from bench.loadgen import Result, build_request, run
 from bot.webhook.verify import signature
 
 ROOT = Path(__file__).resolve().parents[1]
-PAYLOAD = ROOT.parent / "shared" / "github" / "payloads" / "issues" / "labeled.json"
+PAYLOAD = ROOT / "tests" / "data" / "github" / "payloads" / "issues" / "labeled.json"
 SECRET = "bench-secret"
 
 SERVE = """

@@ -669,7 +669,7 @@ class FakeGitHub:
 
     # --- webhook payloads ---------------------------------------------------
     def payload(self, path: str, **rewrite: Any) -> Json:
-        """A real payload from ../shared/github/payloads/<path>, pointed at this fake.
+        """A real payload from tests/data/github/payloads/<path>, pointed at this fake.
 
         Always: the repository object's URLs point at the fake (clone_url is
         `clone_url(repo)`). Keyword arguments:

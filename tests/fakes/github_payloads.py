@@ -1,4 +1,4 @@
-"""Webhook payloads from ../shared/github/payloads, pointed at a FakeGitHub.
+"""Webhook payloads from tests/data/github/payloads, pointed at a FakeGitHub.
 
 See FakeGitHub.payload for the keyword arguments.
 """

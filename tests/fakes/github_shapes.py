@@ -1,6 +1,6 @@
 """The fake GitHub's records, and the JSON shapes GitHub answers with.
 
-Each shape starts from a real example in ``../shared/github/`` (REST examples
+Each shape starts from a real example in ``tests/data/github/`` (REST examples
 and webhook payloads) with the URLs and fields substituted, so the answers
 keep GitHub's keys and githubkit's models parse them.
 """
@@ -17,11 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..paths import PAYLOADS, REST_EXAMPLES
 from .github_git import BareRepo
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-REST_EXAMPLES = SHARED / "github" / "rest-examples"
-PAYLOADS = SHARED / "github" / "payloads"
 
 Json = dict[str, Any]
 

@@ -4,9 +4,9 @@ import pytest
 
 from bot.errors import SignatureError
 from bot.webhook.verify import signature, verify
-from tests.paths import SHARED
+from tests.paths import SIGNATURE_TEST_VECTOR
 
-VECTOR = json.loads((SHARED / "github" / "signature_test_vector.json").read_text())
+VECTOR = json.loads(SIGNATURE_TEST_VECTOR.read_text())
 
 
 def test_githubs_published_test_vector() -> None:
