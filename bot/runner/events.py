@@ -57,7 +57,8 @@ def parse_line(line: str) -> tuple[AgentEvent | None, dict[str, Any] | None]:
                 tool=str(part.get("tool", "")),
                 target=target,
                 status=str(state.get("status", "")),
-                text=str(state.get("output", ""))[-2000:] if state.get("output") else "",
+                # a failed or refused tool carries its reason in `error`, not `output`
+                text=str(state.get("output") or state.get("error") or "")[-2000:],
             ),
             raw,
         )
@@ -111,7 +112,11 @@ class Transcript:
             self.steps += 1
             self.last_step = event.describe()
             self.tail.append(f"[{event.tool}] {event.target} ({event.status})")
-            edits = event.tool in ("write", "edit", "patch", "multiedit")
+            if event.status == "error" and event.text:
+                self.tail.append(f"  {event.text.strip()[:300]}")
+            edits = (
+                event.tool in ("write", "edit", "patch", "multiedit") and event.status != "error"
+            )
             if edits and event.target and event.target not in self.files:
                 self.files.append(event.target)
         elif event.kind == "text":
