@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema
 import yaml
@@ -532,21 +532,6 @@ def split_protected(paths: Iterable[str], patterns: Sequence[str]) -> tuple[list
 
 
 # -- who may ask -------------------------------------------------------------------
-
-Verdict = Literal["allowed", "refused", "ask_teams"]
-
-
-def verdict(settings: RepoSettings, login: str) -> Verdict:
-    """The file's narrowing of who may trigger runs, beyond write permission.
-
-    No list: everyone with write permission. A login on `allowed_users`: yes.
-    Otherwise, with `allowed_teams`, GitHub must say whether they are a member.
-    """
-    if not settings.restricts_users:
-        return "allowed"
-    if login.lower() in {u.lower() for u in settings.allowed_users}:
-        return "allowed"
-    return "ask_teams" if settings.allowed_teams else "refused"
 
 
 def team_ref(entry: str, owner: str) -> tuple[str, str]:

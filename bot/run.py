@@ -32,6 +32,7 @@ from .hooks import TicketEvents
 from .llm.access import prepare as prepare_llm
 from .llm.host import relay_target, require_started
 from .models import Conclusion, RunResult, Ticket, TicketState, Usage
+from .policy.authz import Asker, authorize
 from .repo_settings import HostLimits, RepoSettings
 from .runner.docker import ContainerExit, ContainerSpec, DockerRunner, Mount, container_user
 from .runner.egress import RELAY_HOST, RELAY_PORT
@@ -149,8 +150,10 @@ class Run:
         gh: RepoClient,
         reporter: Reporter,
         cancel: asyncio.Event,
+        asker: Asker,
     ) -> None:
         self.deps = deps
+        self.asker = asker
         self.settings = deps.settings
         self.store = deps.store
         self.ticket = ticket
@@ -341,26 +344,25 @@ class Run:
     async def _authorized(self) -> bool:
         """The settings file may narrow who may trigger runs; False (reported) when refused."""
         ticket = self.ticket
-        verdict = repo_settings.verdict(self.repo, ticket.requested_by)
-        if verdict == "ask_teams":
-            owner = ticket.repository.split("/", 1)[0]
-            for entry in self.repo.allowed_teams:
-                org, slug = repo_settings.team_ref(entry, owner)
-                if await self.deps.github.team_member(
+        decision = authorize(self.asker, settings=self.repo, repository=ticket.repository)
+        if decision.pending:
+            member = False
+            for org, slug in decision.ask_teams:
+                member = await self.deps.github.team_member(
                     ticket.repository, ticket.installation_id, org, slug, ticket.requested_by
-                ):
-                    verdict = "allowed"
+                )
+                if member:
                     break
-            else:
-                verdict = "refused"
-        if verdict == "allowed":
+            decision = authorize(
+                self.asker, settings=self.repo, repository=ticket.repository, team_member=member
+            )
+        if decision.allowed:
             return True
         reason = render.not_allowed_comment(ticket.requested_by)
         await self.reporter.try_say(render.marker(ticket.id) + "\n" + reason)
         outcome = Outcome(Conclusion.NEUTRAL, "not allowed by the repository's settings")
         await self.reporter.conclude_check(self._now(), "neutral", render.check_output(outcome))
-        error = f"{ticket.requested_by} is not allowed by {repo_settings.PATH}"
-        await self._finish(TicketState.REJECTED, None, error)
+        await self._finish(TicketState.REJECTED, None, decision.reason)
         log.info("ticket rejected by the repository's settings", extra={"ticket": ticket.id})
         return False
 

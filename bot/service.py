@@ -45,6 +45,7 @@ from .github.client import (
 from .github.render import duration, money
 from .github.reporter import Reporter
 from .models import RunResult, Ticket, TicketState, Usage
+from .policy.authz import Asker
 from .run import Deps, Run
 from .runner.docker import ContainerSpec, DockerRunner, container_user
 from .runner.events import Transcript
@@ -375,7 +376,8 @@ class OpenCodeService:
             worker_id=self.worker_id,
             store_key=STORE_LABEL,
         )
-        run = Run(deps, ticket, gh, Reporter(gh, ticket), asyncio.Event())
+        asker = Asker(ticket.requested_by, "admin", operator=True)  # the token's owner asks
+        run = Run(deps, ticket, gh, Reporter(gh, ticket), asyncio.Event(), asker)
         return run.container_spec(workspace, prompt)
 
     async def _agent(self, spec: ContainerSpec, repository: str) -> RunResult:

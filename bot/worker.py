@@ -27,6 +27,7 @@ from .github.render import Outcome
 from .github.reporter import Reporter
 from .hooks import TicketEvents
 from .models import CONTROL_KINDS, Conclusion, Ticket, TicketState
+from .policy.authz import Asker, Decision, authorize
 from .run import Deps, Run, effective_kind, session_store
 from .runner.docker import DockerRunner, store_key
 from .store.base import TicketStore
@@ -34,7 +35,6 @@ from .triggers.commands import help_text
 
 log = logging.getLogger("bot.worker")
 
-ALLOWED_ROLES = frozenset({"admin", "maintain", "write"})
 WORK_KINDS = frozenset({"label", "command", "ask", "retry", "rerequest"})
 ANNOUNCE_EVERY = 2.0  # seconds between looks for tickets waiting behind a run
 SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
@@ -307,12 +307,13 @@ class Worker:
             log.error("no installation token", extra={"ticket": ticket.id, "error": exc.message})
             return
         reporter = Reporter(gh, ticket)
-        role = await self._role(gh, ticket)
+        asker = await self._asker(gh, ticket)
         if ticket.kind == "cancel":
-            await self._cancel_runs(ticket, gh, reporter, role)
+            await self._cancel_runs(ticket, gh, reporter, asker)
             return
-        if role not in ALLOWED_ROLES:
-            await self._reject(ticket, reporter, role)
+        decision = authorize(asker)
+        if not decision.allowed:
+            await self._reject(ticket, reporter, asker, decision)
             return
         if ticket.kind == "help":
             unknown = str(ticket.context.get("unknown") or "")
@@ -342,31 +343,31 @@ class Worker:
             events=self.events,
         )
         await self.events.started(ticket)
-        await Run(deps, ticket, gh, reporter, cancel).execute()
+        await Run(deps, ticket, gh, reporter, cancel, asker).execute()
 
-    async def _role(self, gh: RepoClient, ticket: Ticket) -> str:
-        """The asker's role; the operator's own tickets (dashboard, /api) need no GitHub lookup.
+    async def _asker(self, gh: RepoClient, ticket: Ticket) -> Asker:
+        """Who asks, with their role; the operator's own tickets need no GitHub lookup.
 
         Webhook triggers are built from fixed context keys, so no payload can
         claim to be the operator.
         """
         if ticket.context.get("operator") is True:
-            return "admin"
-        return await gh.permission(ticket.requested_by)
+            return Asker(ticket.requested_by, "admin", operator=True)
+        return Asker(ticket.requested_by, await gh.permission(ticket.requested_by))
 
-    async def _reject(self, ticket: Ticket, reporter: Reporter, role: str) -> None:
+    async def _reject(
+        self, ticket: Ticket, reporter: Reporter, asker: Asker, decision: Decision
+    ) -> None:
         try:
             await reporter.say(
-                render.marker(ticket.id) + "\n" + render.rejected_comment(ticket.requested_by, role)
+                render.marker(ticket.id) + "\n" + render.rejected_comment(asker.login, asker.role)
             )
         except GitHubError as exc:
             log.warning(
                 "rejection comment failed", extra={"ticket": ticket.id, "error": exc.message}
             )
-        await self._finish(
-            ticket, TicketState.REJECTED, None, f"{ticket.requested_by} has {role} permission"
-        )
-        log.info("ticket rejected", extra={"ticket": ticket.id, "role": role})
+        await self._finish(ticket, TicketState.REJECTED, None, decision.reason)
+        log.info("ticket rejected", extra={"ticket": ticket.id, "role": asker.role})
 
     # -- control tickets -------------------------------------------------------
     async def _lane(self, ticket: Ticket, states: tuple[TicketState, ...]) -> list[Ticket]:
@@ -388,7 +389,7 @@ class Worker:
         )
 
     async def _cancel_runs(
-        self, ticket: Ticket, gh: RepoClient, reporter: Reporter, role: str
+        self, ticket: Ticket, gh: RepoClient, reporter: Reporter, asker: Asker
     ) -> None:
         """`cancel` (a comment, or the check run's button): stop the runs of that issue."""
         target = ticket.context.get("target")
@@ -397,11 +398,9 @@ class Worker:
             targets = [one] if one is not None and not one.state.final else []
         else:
             targets = await self._lane(ticket, (TicketState.RUNNING, TicketState.QUEUED))
-        allowed = role in ALLOWED_ROLES or (
-            bool(targets) and all(t.requested_by == ticket.requested_by for t in targets)
-        )
-        if not allowed:
-            await self._reject(ticket, reporter, role)
+        decision = authorize(asker, cancel_of=tuple(t.requested_by for t in targets))
+        if not decision.allowed:
+            await self._reject(ticket, reporter, asker, decision)
             return
         if not targets:
             await reporter.post(render.nothing_to_cancel())
@@ -472,9 +471,10 @@ class Worker:
             if waiting.comment_id is not None:
                 continue
             reporter = Reporter(gh, waiting)
-            role = await self._role(gh, waiting)
-            if role not in ALLOWED_ROLES:
-                await self._reject(waiting, reporter, role)
+            asker = await self._asker(gh, waiting)
+            decision = authorize(asker)
+            if not decision.allowed:
+                await self._reject(waiting, reporter, asker, decision)
                 continue
             comment_id = await reporter.post(render.waiting_comment(waiting.id, running.id))
             await asyncio.to_thread(self.store.update, waiting.id, comment_id=comment_id)
