@@ -8,7 +8,12 @@ is mounted at one path on both sides.
 `test_compose_up_for_real` builds the bot's image from deploy/Dockerfile and
 brings deploy/compose.yaml up unchanged on the real engine (web, two workers,
 PostgreSQL), with its own `.env` in a temporary project directory
-(`--project-directory`), then sends a signed `ping` and reads /healthz.
+(`--project-directory`), sends a signed `ping` and reads /healthz, then has a
+labeled issue become a pull request through the deployment: a strict fake
+GitHub and the scripted LLM on the host's 127.0.0.1, a signed `issues.labeled`
+to the web service, a worker that clones, runs the real opencode in an agent
+container on the default `internal` network (agent → relay → the worker's LLM
+proxy → the scripted LLM), pushes and opens the pull request.
 
 How this works on a machine that reaches no container registry and whose
 dockerd runs with `--iptables=false`:
@@ -20,13 +25,12 @@ dockerd runs with `--iptables=false`:
   with `pip wheel` on the host (when the host's Python is the image's, 3.11)
   and the Dockerfile installs from there with `--no-index`. With an empty
   deploy/wheels/ the same Dockerfile installs from the index as usual.
-- Networking: measured with `--iptables=false`, compose's default bridge
-  network works as it is: the embedded DNS resolves service names, containers
-  reach each other over the bridge (the FORWARD policy stays ACCEPT), and a
-  published port bound to 127.0.0.1 works through docker-proxy. What does not
-  work is the way out (no NAT), which this test does not need. So no
-  `network_mode: host` override is used; the web port is published on
-  127.0.0.1 only (WEB_PUBLISH).
+- Networking: web is on compose's default network (the embedded DNS resolves
+  `postgres`; its port is published on 127.0.0.1 through docker-proxy). The
+  workers have the host's network, as compose.yaml gives them on every host
+  (for their LLM proxy on docker0's address): so they also reach the fakes on
+  the host's 127.0.0.1, and PostgreSQL on its published 127.0.0.1 port. No
+  override file: everything the test changes is a value in `.env`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +54,11 @@ import httpx
 import pytest
 import yaml
 
+from bot.config import Settings
+from bot.runner.docker import DockerRunner
+from tests.conftest import RUNNER_IMAGE
+from tests.fakes.github import FakeGitHub
+from tests.fakes.llm import ScriptedLLM, text, tool
 from tests.paths import PAYLOADS, ROOT
 from tests.webhooks import send
 
@@ -59,9 +69,15 @@ KUBERNETES = DEPLOY / "kubernetes"
 STANDINS = ROOT / "tests" / "deploy_standins"
 BOT_IMAGE = "autocode-bot:latest"
 STANDIN_LABEL = "autocode.test-standin"
+REPO = "Codertocat/Hello-World"
 
 # compose's own ${...} values: read by compose, never by the bot
-COMPOSE_VARIABLES = {"POSTGRES_PASSWORD", "DOCKER_GID", "WEB_PUBLISH"}
+COMPOSE_VARIABLES = {
+    "POSTGRES_PASSWORD", "POSTGRES_PORT", "DOCKER_GID", "WEB_PUBLISH", "OPENCODE_DIR",
+}  # fmt: skip
+# not the bot's settings, but read by its process: Python's tempfile reads TMPDIR, and the
+# agents' resolver settings (bot/runner/egress.py) are written there for the engine to mount
+PROCESS_VARIABLES = {"TMPDIR"}
 REQUIRED = ("AUTOCODE_WEBHOOK_SECRET", "AUTOCODE_APP_ID", "AUTOCODE_DATABASE_URL")
 PRIVATE_KEY = ("AUTOCODE_PRIVATE_KEY", "AUTOCODE_PRIVATE_KEY_PATH")
 
@@ -161,7 +177,7 @@ def test_compose_hands_the_bot_only_settings_it_reads() -> None:
     agent_vars = {n.strip() for n in example.get("AUTOCODE_AGENT_ENV", "").split(",") if n}
     for name, service in services.items():
         assert service.get("env_file") == ".env", name
-        unknown = set(service.get("environment", {})) - known
+        unknown = set(service.get("environment", {})) - known - PROCESS_VARIABLES
         assert not unknown, f"{name} sets variables the bot never reads: {sorted(unknown)}"
     unknown = set(example) - known - COMPOSE_VARIABLES - agent_vars
     assert not unknown, f"env.example names variables nobody reads: {sorted(unknown)}"
@@ -178,7 +194,7 @@ def test_compose_sets_the_required_settings_and_the_shared_paths() -> None:
         for required in REQUIRED:
             assert env.get(required), f"{name} lacks {required}"
         assert any(env.get(k) for k in PRIVATE_KEY), f"{name} lacks the App's private key"
-        assert "@postgres:5432/" in env["AUTOCODE_DATABASE_URL"]
+        assert f"@postgres:{example['POSTGRES_PORT']}/" in env["AUTOCODE_DATABASE_URL"]
     web, worker = compose["services"]["web"], compose["services"]["worker"]
     assert web["command"][:3] == ["autocode", "serve", "--no-workers"]
     assert "/healthz" in " ".join(web["healthcheck"]["test"])
@@ -197,6 +213,44 @@ def test_compose_sets_the_required_settings_and_the_shared_paths() -> None:
         )
 
 
+def test_compose_workers_reach_their_llm_proxy_and_the_database() -> None:
+    """The worker shares the host's network: docker0's gateway is its own (the proxy's address).
+
+    Agents, and the `internal` network's relay, live on Docker's default
+    bridge; with dockerd's iptables, a worker on compose's network would be
+    cut off from them. On the host's network it binds docker0's gateway, a
+    free port each, and reaches PostgreSQL through its port on 127.0.0.1.
+    """
+    compose = compose_file()
+    example = env_file(ENV_EXAMPLE)
+    worker, web = compose["services"]["worker"], compose["services"]["web"]
+    postgres = compose["services"]["postgres"]
+    assert worker["network_mode"] == "host"
+    assert worker["pid"] == "host", "relay owners are hostname:pid: host pids with host names"
+    assert "network_mode" not in web, "web stays on compose's network, published"
+    # the proxy's settings: internal agents, the address found by the code, a free port each
+    settings = Settings.from_environ({**example, **worker["environment"]})
+    assert example["AUTOCODE_AGENT_NETWORK"] == "internal" == settings.agent_network
+    assert "AUTOCODE_LLM_PROXY_HOST" in example and settings.llm_proxy_host == ""
+    assert example["AUTOCODE_LLM_PROXY_PORT"] == "0" and settings.llm_proxy_port == 0
+    assert settings.llm_proxy_url == ""
+    # files the engine mounts into agents must be where the engine finds them
+    workdir = worker["environment"]["AUTOCODE_WORKDIR"]
+    assert worker["environment"]["TMPDIR"] == workdir
+    # one database URL for both: `postgres` is 127.0.0.1 for the worker, and PostgreSQL
+    # listens inside on the port it is published on
+    assert "postgres:127.0.0.1" in worker["extra_hosts"]
+    port = "${POSTGRES_PORT:-5432}"
+    assert postgres["environment"]["PGPORT"] == port
+    assert postgres["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"@postgres:{example['POSTGRES_PORT']}/" in example["AUTOCODE_DATABASE_URL"]
+    # opencode's files for the worker, read-only, where env.example points
+    assert (
+        "${OPENCODE_DIR:-/etc/autocode/opencode}:/etc/autocode/opencode:ro" in (worker["volumes"])
+    )
+    assert example["AUTOCODE_OPENCODE_AUTH"].startswith("/etc/autocode/opencode/")
+
+
 def test_kubernetes_hands_the_bot_only_settings_it_reads() -> None:
     known = settings_names()
     docs = kubernetes_docs()
@@ -209,7 +263,9 @@ def test_kubernetes_hands_the_bot_only_settings_it_reads() -> None:
             if not item["image"].startswith("autocode-bot"):
                 continue
             seen += 1
-            unknown = set(container_env(docs, item)) - known
+            env = container_env(docs, item)
+            agent_vars = {n.strip() for n in env.get("AUTOCODE_AGENT_ENV", "").split(",") if n}
+            unknown = set(env) - known - agent_vars - PROCESS_VARIABLES
             assert not unknown, (
                 f"{doc['metadata']['name']}/{item['name']} sets variables the bot never reads: "
                 f"{sorted(unknown)}"
@@ -270,6 +326,32 @@ def test_kubernetes_web_and_worker_are_complete() -> None:
     assert f"--host={docker_host}" in dind["args"]
     pull = container(worker_spec, "pull-runner")
     assert container_env(docs, pull)["DOCKER_HOST"] == docker_host
+
+
+def test_kubernetes_workers_reach_their_llm_proxy() -> None:
+    """The dind sidecar's docker0 is in the pod's network namespace: the worker's proxy binds it.
+
+    bot/llm/host.py takes the gateway of the engine at DOCKER_HOST (the
+    sidecar) when the worker has that address, which it does in a pod: so the
+    manifest leaves AUTOCODE_LLM_PROXY_HOST empty, keeps the pod (and the
+    sidecar) off the node's network, and gives the sidecar its own bridge.
+    """
+    docs = kubernetes_docs()
+    spec = pod_spec(docs, "Deployment", "autocode-worker")
+    worker, dind = container(spec, "worker"), container(spec, "dind")
+    env = container_env(docs, worker)
+    settings = Settings.from_environ({**env, "AUTOCODE_PRIVATE_KEY_PATH": ""})  # a mounted file
+    assert env["AUTOCODE_AGENT_NETWORK"] == "internal" == settings.agent_network
+    assert env["AUTOCODE_LLM_PROXY_HOST"] == "" and settings.llm_proxy_host == ""
+    assert settings.llm_proxy_url == ""
+    assert not spec.get("hostNetwork"), "the sidecar's docker0 must be the pod's, not the node's"
+    assert not any(a.startswith(("--bridge", "--iptables=false")) for a in dind["args"])
+    # the resolver file for `internal` agents: on the volume the sidecar sees at the same path
+    tmpdir = env["TMPDIR"]
+    assert mounts(worker)[tmpdir] == mounts(dind)[tmpdir]
+    # the provider key the agent needs is set, and stays in the worker (AUTOCODE_AGENT_ENV)
+    assert settings.agent_env.get("ANTHROPIC_API_KEY")
+    assert settings.model.startswith("anthropic/")
 
 
 def test_the_image_listens_on_8000_and_checks_healthz() -> None:
@@ -342,6 +424,19 @@ def test_compose_config_is_valid(tmp_path: Path) -> None:
     }
     assert ("/var/lib/autocode/work", "/var/lib/autocode/work") in binds
     assert ("/var/run/docker.sock", "/var/run/docker.sock") in binds
+    assert ("/etc/autocode/opencode", "/etc/autocode/opencode") in binds
+    # the LLM proxy's side: the host's network, its settings from the env file
+    assert worker["network_mode"] == "host" and worker["pid"] == "host"
+    assert worker["extra_hosts"] == ["postgres:127.0.0.1"]
+    assert worker["environment"]["AUTOCODE_AGENT_NETWORK"] == "internal"
+    assert worker["environment"]["AUTOCODE_LLM_PROXY_HOST"] == ""
+    assert worker["environment"]["TMPDIR"] == "/var/lib/autocode/work"
+    postgres = config["services"]["postgres"]
+    assert postgres["environment"]["PGPORT"] == "5432"
+    published = postgres["ports"][0]
+    if isinstance(published, dict):  # the compose plugin's long form
+        published = f"{published['host_ip']}:{published['published']}:{published['target']}"
+    assert str(published).removesuffix("/tcp") == "127.0.0.1:5432:5432"
 
 
 # --- the real thing --------------------------------------------------------------
@@ -405,8 +500,8 @@ def image_id(tag: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def ensure_standins() -> None:
-    """postgres:16 from tests/deploy_standins unless a real one is there already."""
+def ensure_standins() -> bool:
+    """postgres:16 from tests/deploy_standins unless a real one is there; True: a stand-in."""
     done = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", "postgres:16"],
         capture_output=True,
@@ -415,7 +510,7 @@ def ensure_standins() -> None:
     )
     labels = json.loads(done.stdout or "null") if done.returncode == 0 else None
     if done.returncode == 0 and STANDIN_LABEL not in (labels or {}):
-        return  # the official image: use it
+        return False  # the official image: use it
     run(
         [
             "docker",
@@ -430,29 +525,43 @@ def ensure_standins() -> None:
         ],
         timeout=600,
     )
+    return True
 
 
-def app_key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+@dataclass
+class Deployment:
+    """deploy/compose.yaml up, and what the test talks to."""
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    return pem.replace("\n", "\\n")  # one line in .env, as env.example shows
+    cmd: list[str]  # docker-compose … (with -p, -f, --project-directory)
+    url: str  # the web service, published on 127.0.0.1
+    workdir: Path
+    env: dict[str, str]  # the .env the deployment got
+    github: FakeGitHub
+    llm: ScriptedLLM
 
 
 @pytest.fixture
-def project(tmp_path: Path, docker_runner: object) -> Iterator[tuple[list[str], str, Path]]:
+def github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(tmp_path / "github") as fake:
+        yield fake
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, docker_runner: object, github: FakeGitHub, llm: ScriptedLLM
+) -> Iterator[Deployment]:
     """deploy/compose.yaml up on the real engine; always taken down with its volume."""
     if not shutil.which("docker"):
         pytest.fail("this test needs the docker CLI (Debian's docker.io)", pytrace=False)
     sock = docker_socket()
     compose = compose_command()
-    ensure_standins()
+    standin = ensure_standins()
     context = build_context(tmp_path / "context")
     before = image_id(BOT_IMAGE)
     run(
@@ -474,47 +583,67 @@ def project(tmp_path: Path, docker_runner: object) -> Iterator[tuple[list[str], 
 
     workdir = tmp_path / "work"
     workdir.mkdir()
-    if os.getuid() == 0:
-        os.chown(workdir, 1000, 1000)  # the bot's user in the image
-    else:
-        workdir.chmod(0o777)
+    # opencode's files for the workers (OPENCODE_DIR): the scripted LLM as provider `fake`,
+    # its key an `apiKey` the workers' LLM proxy keeps; no auth.json
+    opencode = tmp_path / "opencode"
+    opencode.mkdir()
+    (opencode / "opencode.json").write_text(json.dumps(llm.provider_config()))
+    for path in (workdir, opencode, opencode / "opencode.json"):
+        if os.getuid() == 0:
+            os.chown(path, 1000, 1000)  # the bot's user in the image
+        else:
+            path.chmod(0o777 if path.is_dir() else 0o644)
     directory = tmp_path / "project"
     directory.mkdir()
-    port = free_port()
-    secret = f"deploy-test-{uuid.uuid4().hex}"
+    port, pg_port = free_port(), free_port()
     password = f"pw-{uuid.uuid4().hex[:12]}"
-    (directory / ".env").write_text(
-        "\n".join(
-            [
-                f"AUTOCODE_WEBHOOK_SECRET={secret}",
-                "AUTOCODE_APP_ID=1",
-                f"AUTOCODE_PRIVATE_KEY={app_key()}",
-                "AUTOCODE_GITHUB_API_URL=http://127.0.0.1:9",
-                "AUTOCODE_LEASE_SECONDS=10",
-                f"AUTOCODE_DATABASE_URL=postgresql://autocode:{password}@postgres:5432/autocode",
-                f"POSTGRES_PASSWORD={password}",
-                f"AUTOCODE_WORKDIR={workdir}",
-                f"DOCKER_GID={sock.stat().st_gid}",
-                f"WEB_PUBLISH=127.0.0.1:{port}",
-            ]
-        )
-        + "\n"
-    )
+    shipped = env_file(ENV_EXAMPLE)
+    env = {
+        "AUTOCODE_WEBHOOK_SECRET": f"deploy-test-{uuid.uuid4().hex}",
+        "AUTOCODE_APP_ID": str(github.app_id),
+        # one line, newlines as \n, as env.example shows
+        "AUTOCODE_PRIVATE_KEY": github.private_key_pem.decode().replace("\n", "\\n"),
+        "AUTOCODE_GITHUB_API_URL": github.api_url,
+        "AUTOCODE_ADMIN_TOKEN": f"admin-{uuid.uuid4().hex}",
+        "AUTOCODE_LEASE_SECONDS": "10",
+        "AUTOCODE_DATABASE_URL": f"postgresql://autocode:{password}@postgres:{pg_port}/autocode",
+        "AUTOCODE_RUNNER_IMAGE": RUNNER_IMAGE,
+        "AUTOCODE_MODEL": "fake/scripted",
+        "AUTOCODE_OPENCODE_CONFIG": "/etc/autocode/opencode/opencode.json",
+        "AUTOCODE_OPENCODE_AUTH": "/etc/autocode/opencode/auth.json",
+        # the agents' network and the LLM proxy as env.example ships them (internal, the
+        # proxy on docker0's gateway, a free port for each worker)
+        **{k: shipped[k] for k in ("AUTOCODE_AGENT_NETWORK", "AUTOCODE_LLM_PROXY_HOST",
+                                   "AUTOCODE_LLM_PROXY_PORT")},
+        "AUTOCODE_RUN_TIMEOUT": "180",
+        "AUTOCODE_AGENT_MEMORY": "1g",
+        # the stand-in for postgres:16 (tests/deploy_standins) runs initdb without a UTF-8
+        # locale, so its databases are SQL_ASCII, where the official image's are UTF8: the
+        # driver would hand the bot bytes for text. libpq's own variable asks for UTF-8.
+        **({"PGCLIENTENCODING": "UTF8"} if standin else {}),
+        "POSTGRES_PASSWORD": password,
+        "POSTGRES_PORT": str(pg_port),
+        "AUTOCODE_WORKDIR": str(workdir),
+        "OPENCODE_DIR": str(opencode),
+        "DOCKER_GID": str(sock.stat().st_gid),
+        "WEB_PUBLISH": f"127.0.0.1:{port}",
+    }  # fmt: skip
+    (directory / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     name = f"autocode-deploy-{uuid.uuid4().hex[:8]}"
     cmd = [*compose, "-p", name, "-f", str(COMPOSE), "--project-directory", str(directory)]
     try:
         run([*cmd, "up", "-d", "--no-build", "--scale", "worker=2"], timeout=300)
-        yield cmd, f"http://127.0.0.1:{port}", workdir
+        yield Deployment(cmd, f"http://127.0.0.1:{port}", workdir, env, github, llm)
     except BaseException:
         logs = subprocess.run(
-            [*cmd, "logs", "--no-color", "--tail", "40"],
+            [*cmd, "logs", "--no-color", "--tail", "60"],
             env=clean_env(),
             capture_output=True,
             text=True,
             check=False,
             timeout=60,
         )
-        sys.stderr.write(logs.stdout[-6000:])
+        sys.stderr.write(logs.stdout[-8000:])
         raise
     finally:
         subprocess.run(
@@ -524,6 +653,38 @@ def project(tmp_path: Path, docker_runner: object) -> Iterator[tuple[list[str], 
             check=False,
             timeout=180,
         )
+
+
+def wait_ticket(
+    url: str, admin: str, ticket_id: int, cmd: list[str], seconds: float = 300
+) -> dict[str, Any]:
+    """The ticket once it has ended, read through the web service's /api."""
+    deadline = time.monotonic() + seconds
+    ticket: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{url}/api/tickets/{ticket_id}", headers={"Authorization": f"Bearer {admin}"}
+        )
+        if response.status_code != 200:
+            raise AssertionError(
+                f"/api/tickets/{ticket_id}: {response.status_code} {response.text[:500]}\n"
+                + service_logs(cmd, "web")
+            )
+        ticket = dict(response.json())
+        if ticket["state"] not in ("queued", "running"):
+            return ticket
+        time.sleep(0.5)
+    raise AssertionError(
+        f"ticket {ticket_id} did not end: {ticket}\n" + service_logs(cmd, "worker")
+    )
+
+
+def service_logs(cmd: list[str], service: str) -> str:
+    logs = subprocess.run(
+        [*cmd, "logs", "--no-color", "--tail", "80", service],
+        env=clean_env(), capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    return logs.stdout[-8000:]
 
 
 def wait_healthy(url: str, cmd: list[str], seconds: float = 120) -> dict[str, Any]:
@@ -553,12 +714,13 @@ def wait_healthy(url: str, cmd: list[str], seconds: float = 120) -> dict[str, An
 
 @pytest.mark.docker
 @pytest.mark.timeout(900)
-def test_compose_up_for_real(project: tuple[list[str], str, Path]) -> None:
-    cmd, url, workdir = project
+def test_compose_up_for_real(project: Deployment, docker_runner: DockerRunner) -> None:
+    cmd, url, workdir = project.cmd, project.url, project.workdir
     health = wait_healthy(url, cmd)
     assert health["database"] == "ok"
 
     env = env_file(Path(cmd[cmd.index("--project-directory") + 1]) / ".env")
+    assert env == project.env
     ping = json.loads((PAYLOADS / "ping" / "ping.json").read_text())
     response = send(url, "ping", ping, env["AUTOCODE_WEBHOOK_SECRET"])
     assert response.status_code == 200, response.text
@@ -599,5 +761,64 @@ def test_compose_up_for_real(project: tuple[list[str], str, Path]) -> None:
         timeout=60,
     )
     assert (workdir / "probe").read_text() == "clone\n"
+    (workdir / "probe").unlink()
     logs = run([*cmd, "logs", "--no-color", "worker"], timeout=60)
     assert "Docker engine unreachable" not in logs, logs[-3000:]
+
+    # a labeled issue becomes a pull request through the deployment's worker
+    gh, llm = project.github, project.llm
+    gh.add_repo(REPO, {"README.md": "# Hello World\n"})
+    gh.set_permission(REPO, "Codertocat", "admin")
+    gh.add_issue(REPO, 1, title="Add a greeting file",
+                 body="Please add hello.txt that greets the world.", user="Codertocat")  # fmt: skip
+    llm.script(
+        [
+            tool("write", filePath="hello.txt", content="Hello, world!\n"),
+            tool("bash", command="cat hello.txt", description="Show the file"),
+            text("Added hello.txt with a friendly greeting."),
+        ]
+    )
+    payload = gh.payload(
+        "issues/labeled.json", repo=REPO, number=1, label="auto-code", sender="Codertocat"
+    )
+    response = send(url, "issues", payload, env["AUTOCODE_WEBHOOK_SECRET"])
+    assert response.status_code == 202, response.text
+    ticket = wait_ticket(url, env["AUTOCODE_ADMIN_TOKEN"], int(response.json()["ticket"]), cmd)
+    assert ticket["state"] == "succeeded", (ticket.get("error"), ticket)
+    assert ticket["conclusion"] == "success"
+
+    branch = "autocode/issue-1"
+    assert gh.read_file(REPO, branch, "hello.txt") == "Hello, world!\n"
+    assert gh.read_file(REPO, "main", "hello.txt") is None
+    pulls = [p for (repo, _), p in gh.pulls.items() if repo == REPO]
+    assert len(pulls) == 1
+    assert pulls[0]["head"]["ref"] == branch and pulls[0]["base"]["ref"] == "main"
+    assert "Closes #1" in pulls[0]["body"]
+    assert ticket["pr_url"] == pulls[0]["html_url"]
+    assert ticket["files_changed"] == ["hello.txt"]
+
+    # the model was reached through a worker's LLM proxy: the real key arrived there (the
+    # agent held only a capability), and the agent's network was `internal`, by its relay
+    assert len(llm.requests) >= 3
+    assert {r["headers"].get("authorization") for r in llm.requests} == {f"Bearer {llm.api_key}"}
+    summary = gh.find_check_runs(REPO, "Auto-Code")[0]["output"]["summary"]
+    assert "LLM requests through the proxy (0 failed)" in summary
+    # each worker's relay: labelled with its host pid (pid: host), on the agents' network,
+    # forwarding to docker0's gateway, where that worker's proxy listens
+    owners = {
+        f"{socket.gethostname()}:{run(['docker', 'inspect', '-f', '{{.State.Pid}}', cid]).strip()}"
+        for cid in run([*cmd, "ps", "-q", "worker"], timeout=60).split()
+    }
+    relays = run(
+        ["docker", "ps", "--filter", "label=autocode.role=llm-relay", "--format",
+         '{{.Label "autocode.relay.owner"}} {{.Label "autocode.relay.target"}} {{.Networks}}'],
+        timeout=60,
+    )  # fmt: skip
+    mine = [line.split(" ", 1)[1] for line in relays.splitlines() if line.split(" ")[0] in owners]
+    gateway = docker_runner.bridge_gateway()
+    assert mine and all(
+        line.startswith(f"{gateway}:") and "autocode-agents" in line for line in mine
+    ), relays
+    logs = run([*cmd, "logs", "--no-color", "worker"], timeout=60)
+    assert "llm proxy cannot listen" not in logs, logs[-3000:]
+    assert list(workdir.glob("ticket-*")) == []  # the clone is removed

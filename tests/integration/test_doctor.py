@@ -1,10 +1,17 @@
-"""`autocode doctor` as a subprocess: the fake GitHub, the real Docker engine and runner image."""
+"""`autocode doctor` as a subprocess: the fake GitHub, the real Docker engine and runner image.
+
+The LLM proxy's check binds where the bot would and sends a probe container of
+the runner image the agents' way (through the `internal` relay, or on the
+bridge, or the host's network); the database's check only reads.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.config import Settings
 from bot.doctor import check_llm
 from bot.runner.docker import DockerRunner
+from bot.runner.egress import OWNER_LABEL
 from bot.runner.image import OPENCODE_VERSION
 from tests.conftest import RUNNER_IMAGE
 from tests.fakes.github import FakeGitHub
@@ -32,6 +40,7 @@ NAMES = [
     "Docker engine",
     "runner image",
     "LLM credentials",
+    "LLM proxy",
 ]
 
 
@@ -63,20 +72,42 @@ def environ(tmp_path: Path, github: FakeGitHub, docker_runner: DockerRunner) -> 
     return env
 
 
-def doctor(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def doctor(
+    cwd: Path, env: dict[str, str], *args: str, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`autocode doctor` in `cwd`; afterwards nothing it started is left on the engine."""
     base = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AUTOCODE_", "DOCKER_")) and not k.endswith("_API_KEY")
     }
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "doctor", *args],
-        cwd=cwd,
-        env={**base, **env},
-        capture_output=True,
+    command = [*prefix, sys.executable, "-m", "bot", "doctor", *args]
+    with subprocess.Popen(
+        command, cwd=cwd, env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
-    )
+    ) as process:  # fmt: skip
+        try:
+            out, err = process.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert_cleaned_up(process.pid)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def assert_cleaned_up(pid: int) -> None:
+    """No probe container and no relay of the doctor process `pid` is left."""
+    left = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "label=autocode.role=doctor", "--format", "{{.ID}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert left == [], "doctor left probe containers"
+    relays = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "label=autocode.role=llm-relay", "--filter",
+         f"label={OWNER_LABEL}={socket.gethostname()}:{pid}", "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert relays == [], f"doctor left relays: {relays}"
 
 
 def checks(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
@@ -90,7 +121,9 @@ def assert_no_secrets(done: subprocess.CompletedProcess[str], *extra: str) -> No
         assert secret not in done.stdout + done.stderr
 
 
-def test_all_checks_pass(tmp_path: Path, environ: dict[str, str], github: FakeGitHub) -> None:
+def test_all_checks_pass(
+    tmp_path: Path, environ: dict[str, str], github: FakeGitHub, docker_runner: DockerRunner
+) -> None:
     done = doctor(tmp_path, environ)
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
@@ -107,8 +140,18 @@ def test_all_checks_pass(tmp_path: Path, environ: dict[str, str], github: FakeGi
     assert github.app_slug in by_name["GitHub App"]["detail"]
     assert f"opencode {OPENCODE_VERSION}" in by_name["runner image"]["detail"]
     assert "schema version" in by_name["database"]["detail"]
-    assert "ANTHROPIC_API_KEY" in by_name["LLM credentials"]["detail"]
+    assert "does not exist yet: `autocode serve`" in by_name["database"]["detail"]
+    credentials = by_name["LLM credentials"]["detail"]
+    assert "ANTHROPIC_API_KEY" in credentials and "anthropic: proxied" in credentials
+    assert "passed" not in credentials  # the key stays with the proxy, on the host
+    proxy = by_name["LLM proxy"]["detail"]
+    listens = f"AUTOCODE_AGENT_NETWORK=internal: can listen on {docker_runner.bridge_gateway()} "
+    assert proxy.startswith(listens)
+    assert "a container on the internal network, through the relay, reached it" in proxy
     assert_no_secrets(as_json)
+    # a doctor creates no database: `autocode serve` does
+    assert not (tmp_path / "data").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.pem", "github"]
 
 
 def test_the_env_file_is_read(tmp_path: Path, environ: dict[str, str]) -> None:
@@ -162,6 +205,12 @@ def test_an_unknown_runner_image(tmp_path: Path, environ: dict[str, str]) -> Non
     )
     assert "fix: build it with `autocode runner build`" in done.stderr
     assert "ok    Docker engine" in done.stderr
+    # the proxy can listen, but the probe needs the image: said, with the fix
+    assert "FAIL  LLM proxy: AUTOCODE_AGENT_NETWORK=internal: can listen on" in done.stderr
+    assert "whether agents reach it was not checked" in done.stderr
+    assert "fix: build the runner image (`autocode runner build`), then run doctor again" in (
+        done.stderr
+    )
 
 
 def test_a_runner_image_with_another_opencode(
@@ -191,6 +240,8 @@ def test_docker_unreachable(tmp_path: Path, environ: dict[str, str]) -> None:
     assert not found["runner image"]["ok"]
     assert found["runner image"]["fix"] == "fix the Docker engine first"
     assert found["GitHub App"]["ok"] and found["database"]["ok"]
+    assert not found["LLM proxy"]["ok"]
+    assert found["LLM proxy"]["fix"] == "fix the Docker engine first"
 
 
 def test_missing_llm_credentials(tmp_path: Path, environ: dict[str, str]) -> None:
@@ -215,6 +266,200 @@ def test_settings_that_do_not_parse(tmp_path: Path, environ: dict[str, str]) -> 
     assert done.stderr.startswith("FAIL  settings: AUTOCODE_AGENT_NETWORK must be one of")
     assert "fix: correct that setting" in done.stderr
     assert len(checks(doctor(tmp_path, environ, "--json"))) == 1
+
+
+# --- the database: read, never created or migrated ----------------------------------
+
+
+def test_doctor_on_an_empty_folder_leaves_no_database(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    del environ["AUTOCODE_DATABASE_URL"]  # the default: ./autocode.db
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    database = checks(doctor(folder, environ, "--json"))["database"]
+    assert database["ok"], database
+    assert database["detail"].startswith(f"{folder / 'autocode.db'} does not exist yet")
+    assert "`autocode serve` (or `autocode worker`) creates it" in database["detail"]
+    assert list(folder.iterdir()) == []
+
+    # nowhere to create it: a file where a folder should be
+    (tmp_path / "a-file").write_text("")
+    environ["AUTOCODE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'a-file' / 'autocode.db'}"
+    database = checks(doctor(folder, environ, "--json"))["database"]
+    assert not database["ok"] and "could not create it" in database["detail"]
+    assert "writable" in database["fix"]
+
+
+def test_an_existing_sqlite_database_is_only_read(tmp_path: Path, environ: dict[str, str]) -> None:
+    from bot.store import open_store
+    from bot.store.rows import migrations
+
+    latest = max(n for n, _ in migrations("sqlite"))
+    path = tmp_path / "data" / "autocode.db"
+    open_store(Settings.from_environ(environ)).close()  # what `autocode serve` makes
+    before = sorted(p.name for p in path.parent.iterdir())
+    database = checks(doctor(tmp_path, environ, "--json"))["database"]
+    assert database == {
+        "name": "database", "ok": True, "fix": None,
+        "detail": f"{path}, schema version {latest}",
+    }  # fmt: skip
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # no -wal, no -shm
+
+    with sqlite3.connect(path) as conn:  # an older bot's database: migrated at start
+        conn.execute("DELETE FROM schema_migrations WHERE version > 1")
+    database = checks(doctor(tmp_path, environ, "--json"))["database"]
+    assert database["ok"] and "schema version 1; `autocode serve`" in database["detail"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (latest + 1,))
+    database = checks(doctor(tmp_path, environ, "--json"))["database"]
+    assert not database["ok"] and f"is newer than this bot's {latest}" in database["detail"]
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    environ["AUTOCODE_DATABASE_URL"] = f"sqlite:///{other}"
+    database = checks(doctor(tmp_path, environ, "--json"))["database"]
+    assert not database["ok"] and "tables of something else" in database["detail"]
+
+
+def test_a_postgres_database_is_only_read(
+    tmp_path: Path, environ: dict[str, str], postgres_url: str
+) -> None:
+    import psycopg
+
+    from bot.store import open_store
+    from bot.store.rows import migrations
+    from tests.pg import create_database, drop_database
+
+    url = create_database(postgres_url)
+    try:
+        environ["AUTOCODE_DATABASE_URL"] = url
+        database = checks(doctor(tmp_path, environ, "--json"))["database"]
+        assert database["ok"] and "connected, no tables yet" in database["detail"], database
+        with psycopg.connect(url) as conn:  # still empty: nothing was migrated
+            assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+        open_store(Settings.from_environ(environ)).close()
+        database = checks(doctor(tmp_path, environ, "--json"))["database"]
+        latest = max(n for n, _ in migrations("postgres"))
+        assert database["ok"] and database["detail"].endswith(f", schema version {latest}")
+        environ["AUTOCODE_DATABASE_URL"] = url.replace("@", "x@", 1)  # a wrong password
+        database = checks(doctor(tmp_path, environ, "--json"))["database"]
+        assert not database["ok"] and "cannot connect" in database["detail"]
+        assert "AUTOCODE_DATABASE_URL" in database["fix"]
+    finally:
+        drop_database(url)
+
+
+# --- the LLM proxy: where it listens, and whether the agents reach it -----------------
+
+
+def test_the_proxy_on_each_agent_network(
+    tmp_path: Path, environ: dict[str, str], docker_runner: DockerRunner
+) -> None:
+    gateway = docker_runner.bridge_gateway()
+    environ["AUTOCODE_AGENT_NETWORK"] = "bridge"
+    proxy = checks(doctor(tmp_path, environ, "--json"))["LLM proxy"]
+    assert proxy["ok"], proxy
+    assert f"a container on Docker's default bridge reached it at {gateway}:" in proxy["detail"]
+
+    environ["AUTOCODE_AGENT_NETWORK"] = "host"
+    proxy = checks(doctor(tmp_path, environ, "--json"))["LLM proxy"]
+    assert proxy["ok"], proxy
+    assert "a container on the host's network reached it at 127.0.0.1:" in proxy["detail"]
+
+    environ["AUTOCODE_AGENT_NETWORK"] = "none"
+    proxy = checks(doctor(tmp_path, environ, "--json"))["LLM proxy"]
+    assert not proxy["ok"] and "has no network" in proxy["detail"]
+    assert "AUTOCODE_AGENT_NETWORK=internal" in proxy["fix"]
+
+
+def test_a_proxy_address_this_machine_does_not_have(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    environ["AUTOCODE_LLM_PROXY_HOST"] = "192.0.2.1"  # TEST-NET-1: nobody's address
+    done = doctor(tmp_path, environ)
+    assert done.returncode == 1
+    assert (
+        "FAIL  LLM proxy: AUTOCODE_AGENT_NETWORK=internal: cannot bind 192.0.2.1: it is not an "
+        "address of this machine (from AUTOCODE_LLM_PROXY_HOST)"
+    ) in done.stderr
+    assert "fix: set AUTOCODE_LLM_PROXY_HOST (and _PORT, _URL)" in done.stderr
+
+
+def test_a_proxy_url_the_agents_do_not_reach(tmp_path: Path, environ: dict[str, str]) -> None:
+    """The proxy listens, but the URL the agents are given leads elsewhere: the probe says so."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    environ.update(
+        AUTOCODE_LLM_PROXY_HOST="0.0.0.0",
+        AUTOCODE_LLM_PROXY_PORT=str(port),
+        AUTOCODE_LLM_PROXY_URL=f"http://127.0.0.1:{port}",  # the relay's own loopback
+    )
+    proxy = checks(doctor(tmp_path, environ, "--json"))["LLM proxy"]
+    assert not proxy["ok"]
+    assert proxy["detail"].startswith(
+        f"AUTOCODE_AGENT_NETWORK=internal: can listen on 0.0.0.0:{port}, but a container on the "
+        f"internal network, through the relay, did not reach it at 127.0.0.1:{port}: "
+    )
+    assert "AUTOCODE_LLM_PROXY_URL" in proxy["fix"] and "docker0" in proxy["fix"]
+
+    del environ["AUTOCODE_LLM_PROXY_URL"]
+    environ["AUTOCODE_LLM_PROXY_PORT"] = "0"
+    proxy = checks(doctor(tmp_path, environ, "--json"))["LLM proxy"]
+    assert not proxy["ok"] and "agents would be told to connect to 0.0.0.0:" in proxy["detail"]
+    assert proxy["fix"].startswith("set AUTOCODE_LLM_PROXY_URL")
+
+
+def test_a_bot_where_dockers_bridge_is_not_local(tmp_path: Path, environ: dict[str, str]) -> None:
+    """As in a container on a network of its own: docker0's gateway is not ours, nor routed.
+
+    A network namespace of its own with only a loopback (the engine is still
+    reached through its Unix socket) is what a bot on Compose's network looks
+    like from the inside, as far as docker0 goes: the doctor says why and
+    names the fixes, as the bot's log does at start.
+    """
+    if os.getuid() != 0:
+        pytest.fail("this test makes a network namespace: it runs as root (as CI does)")
+    environ["AUTOCODE_GITHUB_API_URL"] = "http://127.0.0.1:9"  # not reachable from in there
+    done = doctor(
+        tmp_path,
+        environ,
+        "--json",
+        prefix=("unshare", "--net", "sh", "-c", 'ip link set lo up; exec "$@"', "-"),
+    )
+    proxy = checks(done)["LLM proxy"]
+    assert not proxy["ok"]
+    assert "the gateway of the Docker engine's default bridge" in proxy["detail"]
+    assert "is not an address of this machine" in proxy["detail"]
+    assert "network_mode: host" in proxy["fix"]
+    assert "set AUTOCODE_LLM_PROXY_HOST (and _PORT, _URL)" in proxy["fix"]
+    assert "AUTOCODE_AGENT_NETWORK=host" in proxy["fix"]
+
+
+def test_a_temporary_folder_the_engine_does_not_see(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    """As for a bot in a container: the agents' resolver file must be where the engine looks.
+
+    A mount namespace of its own with a tmpfs on TMPDIR: the doctor writes the
+    file there, the engine looks at the same path on the host and finds none.
+    """
+    if os.getuid() != 0:
+        pytest.fail("this test makes a mount namespace: it runs as root (as CI does)")
+    private = tmp_path / "private-tmp"
+    private.mkdir()
+    environ["TMPDIR"] = str(private)
+    mount = 'mount -t tmpfs none "$TMPDIR" && exec "$@"'
+    done = doctor(
+        tmp_path, environ, "--json", prefix=("unshare", "--mount", "sh", "-c", mount, "-")
+    )
+    proxy = checks(done)["LLM proxy"]
+    assert not proxy["ok"]
+    assert f"the engine could not mount {private}/autocode-" in proxy["detail"]
+    assert proxy["fix"].startswith("set TMPDIR to a folder inside AUTOCODE_WORKDIR")
 
 
 # --- where LLM credentials may come from (the check itself, no subprocess) ---------------
@@ -255,3 +500,34 @@ def test_llm_credentials_from_agent_env(tmp_path: Path) -> None:
     assert found.ok and "GEMINI_API_KEY" in found.detail and "g-secret" not in found.detail
     odd = check_llm(llm_settings(tmp_path, AUTOCODE_MODEL="claude"))
     assert not odd.ok and "not provider/model" in odd.detail
+
+
+def test_llm_credentials_say_how_the_key_reaches_the_agent(tmp_path: Path) -> None:
+    """The mode comes from providers.plan, as for a run: proxied, mounted or passed."""
+    login = {"anthropic": {"type": "oauth", "refresh": "r-secret", "access": "a", "expires": 1}}
+    (tmp_path / "auth.json").write_text(json.dumps(login))
+    mounted = check_llm(llm_settings(tmp_path, AUTOCODE_MODEL="anthropic/claude-sonnet-4-5"))
+    assert mounted.ok and "anthropic: mounted (auth.json: a oauth login" in mounted.detail
+    assert "read-only auth.json" in mounted.detail and "r-secret" not in mounted.detail
+
+    passed = check_llm(
+        llm_settings(
+            tmp_path,
+            AUTOCODE_MODEL="deepseek/deepseek-chat",
+            AUTOCODE_AGENT_ENV="DEEPSEEK_API_KEY",
+            DEEPSEEK_API_KEY="d-secret",
+        )
+    )
+    assert passed.ok and passed.detail.startswith("deepseek: passed (AUTOCODE_AGENT_ENV")
+    assert "gets the value itself" in passed.detail and "d-secret" not in passed.detail
+
+    config = tmp_path / "opencode.jsonc"
+    config.write_text(
+        '{// comments allowed\n"provider": {"fake": {"options": '
+        '{"baseURL": "http://127.0.0.1:9/v1", "apiKey": "c-secret"}}}}'
+    )
+    proxied = check_llm(
+        llm_settings(tmp_path, AUTOCODE_MODEL="fake/scripted", AUTOCODE_OPENCODE_CONFIG=str(config))
+    )
+    assert proxied.ok and proxied.detail.startswith("fake: proxied (opencode config: an API key")
+    assert "per-run capability" in proxied.detail and "c-secret" not in proxied.detail
