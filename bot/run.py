@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import repo_settings, testloop
 from .config import Settings
@@ -33,6 +32,7 @@ from .llm.access import prepare as prepare_llm
 from .llm.host import relay_target, require_started
 from .models import Conclusion, RunResult, Ticket, TicketState, Usage
 from .policy.authz import Asker, authorize
+from .policy.target import NoTarget, Target, branch_for, issue_target, pull_target
 from .repo_settings import HostLimits, RepoSettings
 from .runner.docker import ContainerExit, ContainerSpec, DockerRunner, Mount, container_user
 from .runner.egress import RELAY_HOST, RELAY_PORT
@@ -56,10 +56,6 @@ STATE_OF = {
     Conclusion.TIMED_OUT: TicketState.TIMED_OUT,
     Conclusion.CANCELLED: TicketState.CANCELLED,
 }
-
-
-def branch_for(ticket: Ticket) -> str:
-    return f"autocode/issue-{ticket.number}"
 
 
 def session_store(settings: Settings) -> SessionStore:
@@ -111,17 +107,6 @@ class Progress:
     dirty: bool = True
     shown_at: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the work happens: which branch, from which commit, and what to do after."""
-
-    branch: str
-    base: str
-    start_sha: str
-    existing: bool
-    pull: dict[str, Any] | None = None  # the PR, when working on a pull request's branch
 
 
 @dataclass
@@ -240,41 +225,31 @@ class Run:
         gh, ticket = self.gh, self.ticket
         if ticket.is_pull_request:
             pull = await gh.pull(ticket.number)
-            head = pull.get("head") or {}
-            head_repo = (head.get("repo") or {}).get("full_name")
             self.title = str(pull.get("title") or self.title)
-            fork = not head_repo or str(head_repo).lower() != ticket.repository.lower()
-            fork_url = str((head.get("repo") or {}).get("clone_url") or "")
-            same_host = urlsplit(fork_url).netloc == urlsplit(ticket.clone_url).netloc
-            if fork and self.ask and head_repo and fork_url and same_host:
-                # nothing is pushed in ask mode, so a fork is fine: its head is cloned
-                # read-only on the host from the fork itself (public: no token needed)
-                # and the agent's workspace is mounted read-only
-                self.ticket = ticket = replace(ticket, clone_url=fork_url)
-                fork = False
-            if fork:
-                reason = render.fork_refused(ticket.number, head_repo)
-                await self.reporter.try_say(render.marker(ticket.id) + "\n" + reason)
-                await self._finish(TicketState.FAILED, None, reason)  # no check run was made
-                return None
-            if pull.get("state") != "open":
-                reason = f"pull request #{ticket.number} is closed"
-                await self.conclude(Outcome(Conclusion.NEUTRAL, "nothing was done", reason=reason))
-                return None
-            return Target(
-                branch=str(head["ref"]),
-                base=str((pull.get("base") or {}).get("ref") or ""),
-                start_sha=str(head["sha"]),
-                existing=True,
-                pull=pull,
+            found = pull_target(
+                pull,
+                number=ticket.number,
+                repository=ticket.repository,
+                clone_url=ticket.clone_url,
+                ask=self.ask,
             )
+            if isinstance(found, NoTarget) and found.closed:
+                outcome = Outcome(Conclusion.NEUTRAL, "nothing was done", reason=found.reason)
+                await self.conclude(outcome)
+                return None
+            if isinstance(found, NoTarget):
+                await self.reporter.try_say(render.marker(ticket.id) + "\n" + found.reason)
+                await self._finish(TicketState.FAILED, None, found.reason)  # no check run yet
+                return None
+            if found.clone_url:  # an ask on a fork: read its head from the fork itself
+                self.ticket = replace(ticket, clone_url=found.clone_url)
+            return found
         default_branch = await gh.default_branch()
-        branch = branch_for(ticket)
-        existing_sha = await gh.branch_sha(branch)
-        start_sha = existing_sha or await gh.branch_sha(default_branch)
-        if start_sha is None:
+        existing_sha = await gh.branch_sha(branch_for(ticket.number))
+        default_sha = existing_sha or await gh.branch_sha(default_branch)
+        if default_sha is None:
             raise GitHubError(f"the default branch {default_branch} has no commits")
-        return Target(branch, default_branch, start_sha, existing_sha is not None)
+        return issue_target(ticket.number, default_branch, existing_sha, default_sha)
 
     async def _work(self, workspace: Workspace, target: Target) -> None:
         ticket, progress = self.ticket, self.progress
