@@ -75,16 +75,18 @@ class ContainerSpec:
                 "bind": mount.target,
                 "mode": "ro" if mount.read_only else "rw",
             }
+        # exec: test suites run what they build in /tmp and ~ (Docker's default is noexec;
+        # the work tree is writable and executable anyway, so noexec would protect nothing)
         tmpfs = {
-            "/tmp": "rw,nosuid,nodev,size=1g",  # noqa: S108 (inside the container)
-            AGENT_HOME: f"rw,nosuid,nodev,size=2g,uid={uid},gid={gid or uid},mode=0700",
+            "/tmp": "rw,exec,nosuid,nodev,size=1g",  # noqa: S108 (inside the container)
+            AGENT_HOME: f"rw,exec,nosuid,nodev,size=2g,uid={uid},gid={gid or uid},mode=0700",
         }
         if self.session_dir is not None:
             volumes[str(self.session_dir)] = {"bind": OPENCODE_DATA, "mode": "rw"}
             # the engine creates the mount point's parents as root: give the agent
             # its own ~/.local, or opencode cannot make ~/.local/state
             tmpfs[AGENT_HOME + "/.local"] = (
-                f"rw,nosuid,nodev,size=1g,uid={uid},gid={gid or uid},mode=0700"
+                f"rw,exec,nosuid,nodev,size=1g,uid={uid},gid={gid or uid},mode=0700"
             )
         network = AGENT_NETWORK if self.network == "internal" else self.network
         return {
@@ -355,7 +357,10 @@ class DockerRunner:
         if spec.network == "internal":
             # the agents' network (made on first use); the relay to the proxy found by name
             self.egress.network()
-            kwargs["volumes"][str(resolv_conf())] = {"bind": "/etc/resolv.conf", "mode": "ro"}
+            # the resolver file beside the workspace: in the work directory, which the engine
+            # sees at the same path (it mounts the workspace from there)
+            resolv = resolv_conf(spec.workspace.parent)
+            kwargs["volumes"][str(resolv)] = {"bind": "/etc/resolv.conf", "mode": "ro"}
             if spec.llm_relay:
                 kwargs["extra_hosts"] = {RELAY_HOST: self.egress.relay(spec.llm_relay, image)}
         return self.client.containers.create(image, command, **kwargs)

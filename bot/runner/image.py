@@ -99,6 +99,8 @@ def build_context(directory: Path, version: str = OPENCODE_VERSION) -> Path:
         shutil.copy(binary, directory / "opencode")
     else:
         fetch_opencode(directory / "opencode", version)
+    # executable in the context: Dockerfile.runner copies it as it is (no chmod layer)
+    (directory / "opencode").chmod(0o755)
     return directory
 
 
