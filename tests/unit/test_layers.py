@@ -1,0 +1,115 @@
+"""The dependency order of bot/, read from the source with `ast`.
+
+- Pure modules (decisions, parsing, wording) import only other pure modules,
+  the standard library's pure parts and a few parsing libraries: no sockets,
+  processes, threads, event loops, databases, files or environment.
+- Only the composition (`bot.cli`, `bot.__main__`) imports the composition
+  root `bot.app` and the command line; nothing imports `bot.cli`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.paths import ROOT
+
+BOT = ROOT / "bot"
+
+PURE = {
+    "bot.errors",
+    "bot.models",
+    "bot.config",
+    "bot.webhook.verify",
+    "bot.webhook.parse",
+    "bot.triggers",
+    "bot.triggers.commands",
+    "bot.triggers.rules",
+    "bot.policy",
+    "bot.policy.authz",
+    "bot.policy.target",
+    "bot.repo_settings",
+    "bot.testloop",
+    "bot.runner.events",
+    "bot.runner.prompt",
+    "bot.github",  # the package's __init__ (a docstring): importing render runs it
+    "bot.github.render",
+}
+IMPURE_STDLIB = {
+    "asyncio", "socket", "subprocess", "sqlite3", "threading", "multiprocessing", "http",
+    "urllib.request", "shutil", "tempfile", "signal", "select", "selectors", "io", "os",
+}  # fmt: skip
+THIRD_PARTY_OK = {"yaml", "jsonschema", "msgspec", "orjson"}
+ENVIRON_READER = "bot.config"  # the one module that reads os.environ (and the env file)
+COMPOSITION = {"bot.cli", "bot.__main__"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Absolute names of everything `path` imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                prefix = ".".join([*base, node.module] if node.module else base)
+            else:
+                prefix = node.module or ""
+            found.add(prefix)
+            found.update(f"{prefix}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {module_name(p): p for p in sorted(BOT.rglob("*.py"))}
+
+
+def test_every_pure_module_exists() -> None:
+    assert set(MODULES) >= PURE, sorted(PURE - set(MODULES))
+
+
+@pytest.mark.parametrize("name", sorted(PURE))
+def test_pure_modules_import_only_pure_things(name: str) -> None:
+    wrong = []
+    for imported in imports(MODULES[name]):
+        top = imported.split(".")[0]
+        if imported.startswith("bot."):
+            owner = imported if imported in MODULES else imported.rsplit(".", 1)[0]
+            if owner in MODULES and owner not in PURE:
+                wrong.append(imported)
+        elif top in ("os", "dotenv") and name == ENVIRON_READER:
+            continue
+        elif top in IMPURE_STDLIB or imported in IMPURE_STDLIB or not _allowed(top):
+            wrong.append(imported)
+    assert not wrong, f"{name} imports {sorted(wrong)}"
+
+
+def _allowed(top: str) -> bool:
+    import sys
+
+    return top in THIRD_PARTY_OK or top in sys.stdlib_module_names or top == "__future__"
+
+
+def test_only_the_composition_imports_the_app_and_the_cli() -> None:
+    for name, path in MODULES.items():
+        if name in COMPOSITION:
+            continue
+        up = {i for i in imports(path) if i in ("bot.app", "bot.cli") or i.startswith("bot.cli.")}
+        assert not up, f"{name} imports {sorted(up)}"
+
+
+def test_the_checker_sees_relative_imports() -> None:
+    """The checker itself: a relative import of an impure module is caught."""
+    found = imports(MODULES["bot.policy.authz"])
+    assert "bot.repo_settings" in found
