@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import threading
 from collections.abc import Mapping
@@ -610,6 +611,13 @@ def _probe(settings: Settings, runner: Any, host: str, port: int) -> tuple[str, 
         "network_mode": "host" if mode == "host" else "bridge",
     }
     connect = (host, port)
+    # the agents' resolver file, written where a run writes it: beside a workspace in the work
+    # directory (the engine must see it there), in a folder of the doctor's own like a
+    # ticket's; that folder and any of the work directory's it made are removed after
+    workdir = Path(settings.workdir).resolve()
+    scratch = workdir / f"doctor-{secrets.token_hex(6)}"
+    missing = [p for p in (workdir, *workdir.parents) if not p.exists()]
+    resolv = None  # once written
     try:
         if mode == "internal":
             try:
@@ -621,7 +629,8 @@ def _probe(settings: Settings, runner: Any, host: str, port: int) -> tuple[str, 
             address = runner.egress.relay(target, image)
             kwargs["network_mode"] = AGENT_NETWORK
             kwargs["extra_hosts"] = {RELAY_HOST: address}
-            kwargs["volumes"] = {str(resolv_conf()): {"bind": "/etc/resolv.conf", "mode": "ro"}}
+            resolv = resolv_conf(scratch)
+            kwargs["volumes"] = {str(resolv): {"bind": "/etc/resolv.conf", "mode": "ro"}}
             connect = (RELAY_HOST, RELAY_PORT)
         container = client.containers.create(image, [connect[0], str(connect[1])], **kwargs)
         container.start()
@@ -629,13 +638,16 @@ def _probe(settings: Settings, runner: Any, host: str, port: int) -> tuple[str, 
         return container.logs(stdout=True, stderr=True).decode(errors="replace").strip(), ""
     except (docker.errors.DockerException, BotError) as exc:
         text = str(getattr(exc, "message", None) or getattr(exc, "explanation", None) or exc)
+        if "resolv.conf" in text and resolv is None:  # it could not be written
+            return text[:400], "AUTOCODE_WORKDIR must be a folder the bot can write to"
         if "resolv.conf" in text:
             return (
-                f"the engine could not mount {resolv_conf()} into the agent's container: the "
-                "bot wrote it under its temporary folder, which the engine does not see at "
-                "that path (the bot runs in a container, or the engine on another host)",
-                "set TMPDIR to a folder inside AUTOCODE_WORKDIR (mounted at the same path "
-                "for the engine), as deploy/compose.yaml and deploy/kubernetes/worker.yaml do",
+                f"the engine could not mount {resolv} into the agent's container: the bot "
+                "wrote it in its work directory (AUTOCODE_WORKDIR), which the engine does not "
+                "see at that path (the bot runs in a container, or the engine on another host)",
+                "mount AUTOCODE_WORKDIR at the same path for the bot and for the engine, as "
+                "deploy/compose.yaml and deploy/kubernetes/worker.yaml do (with an engine on "
+                "another host: shared storage mounted at one path on both)",
             )
         return f"the probe container could not run: {text}"[:400], "check the Docker engine"
     except Exception as exc:  # noqa: BLE001 (requests' timeouts and the like)
@@ -653,6 +665,10 @@ def _probe(settings: Settings, runner: Any, host: str, port: int) -> tuple[str, 
                 network = client.networks.get(AGENT_NETWORK)
                 if not network.attrs.get("Containers"):
                     network.remove()
+        shutil.rmtree(scratch, ignore_errors=True)
+        for folder in missing:  # the deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def check_llm_proxy(settings: Settings, runner: Any, image_ok: bool) -> Check:

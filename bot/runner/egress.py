@@ -25,7 +25,7 @@ import ipaddress
 import logging
 import os
 import socket
-import tempfile
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,8 @@ RELAY_HOST = "llm-proxy"  # the name the agent's config uses for the proxy
 RELAY_PORT = 8080
 RELAY_USER = "65534:65534"  # nobody
 INHIBIT = "com.docker.network.bridge.inhibit_ipv4"
-OWNER_LABEL = "autocode.relay.owner"  # host:pid of the bot whose proxy it serves
+OWNER_LABEL = "autocode.relay.owner"  # hostname:pidns:pid of the bot whose proxy it serves
+UNKNOWN_PIDNS = "?"  # Linux without a readable /proc: which pids ours are is not known
 
 # One process per connection, both directions copied as they come (SSE stays
 # unbuffered), half-closes passed on. Core perl only: the runner image has it.
@@ -78,8 +79,8 @@ while (1) {
 """
 
 
-def resolv_conf() -> Path:
-    """A resolver setting that fails at once, for the agents' network.
+def resolv_conf(folder: Path) -> Path:
+    """A resolver setting that fails at once, for the agents' network: `folder`/.agents/resolv.conf.
 
     The agent needs no DNS (it finds the relay in /etc/hosts), but opencode
     and the tools it runs look names up. On the internal network the engine's
@@ -87,17 +88,54 @@ def resolv_conf() -> Path:
     (`--iptables=false`) every lookup waits 20 s, and opencode's start-up
     waited ~12 s here before its first request. Asking 127.0.0.1 instead is
     refused at once: 1 ms.
+
+    The engine bind-mounts the file, so it must be where the engine finds it
+    at the same path: `folder` is in the bot's work directory (the folder
+    holding the agent's workspace, `<AUTOCODE_WORKDIR>/ticket-N`), which every
+    deployment already mounts at one path for the bot and the engine. (Not
+    the temporary folder: a bot in a container has a /tmp the engine does
+    not see.) Readable by all, written whole (renamed into place).
     """
-    folder = Path(tempfile.gettempdir()) / f"autocode-{os.getuid()}"
-    folder.mkdir(mode=0o755, exist_ok=True)
-    path = folder / "resolv.conf"
+    directory = folder / ".agents"
+    path = directory / "resolv.conf"
     wanted = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
-    if not path.is_file() or path.read_text() != wanted:
-        scratch = folder / f"resolv.conf.{os.getpid()}"
-        scratch.write_text(wanted)
-        scratch.chmod(0o644)
-        scratch.replace(path)
+    try:
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if path.is_dir():
+            # an engine that did not see the file (a bind mount's missing source) made a
+            # folder there; empty, it can go
+            path.rmdir()
+        if not path.is_file() or path.read_text() != wanted:
+            scratch = directory / f"resolv.conf.{os.getpid()}"
+            scratch.write_text(wanted)
+            scratch.chmod(0o644)
+            scratch.replace(path)
+    except OSError as exc:
+        raise RunnerError(
+            f"the agents' resolver settings could not be written to {path}: {exc}"
+        ) from exc
     return path
+
+
+def pid_namespace() -> str:
+    """Which pid namespace this process's pid is a number of: the inode of /proc/self/ns/pid.
+
+    Unique among the pid namespaces that exist on this kernel (a live
+    process's namespace exists). Where there is no /proc: on systems other
+    than Linux there are no pid namespaces, every process on the host has its
+    pid in one space ("host"); on Linux without a readable /proc it is not
+    known (UNKNOWN_PIDNS), and then no relay is taken for dead by its pid.
+    """
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return UNKNOWN_PIDNS if sys.platform.startswith("linux") else "host"
+
+
+def relay_owner(pid: int | None = None) -> str:
+    """The owner label of a relay made by process `pid` (default: this one) of our namespace."""
+    number = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid_namespace()}:{number}"
 
 
 def bridge_gateway(client: Any) -> str:
@@ -208,7 +246,7 @@ class Egress:
                 labels={
                     "autocode.role": "llm-relay",
                     "autocode.relay.target": target,
-                    OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}",
+                    OWNER_LABEL: relay_owner(),
                 },
             )
         except docker.errors.APIError as exc:
@@ -222,16 +260,32 @@ class Egress:
         return container
 
     def _sweep(self) -> None:
-        """Remove relays nobody uses: stopped ones, and those of dead processes on this host.
+        """Remove relays nobody uses: stopped ones, and those of dead processes of ours.
 
         A relay lives as long as its proxy; one whose bot crashed would
         otherwise stay (the default port is picked at start, so its name is
         not reused). Relays of live processes — other bots on this engine —
-        are left alone.
+        are left alone. A pid means something only in its own pid namespace,
+        so a running relay is taken for dead only when its
+        owner label (`relay_owner`: hostname:pidns:pid) names this host and
+        this process's pid namespace, and no process has that pid here. A bot
+        of another namespace with this hostname — the Compose worker on the
+        host's network, in a pid namespace of its own — keeps its relay.
+
+        Labels of older versions (hostname:pid) do not say whose pids they
+        are: one written by a bot in another pid namespace of this host names
+        a pid that may well be free in ours while that bot lives (before
+        `pid: host` that was the Compose workers' case, and a worker of an
+        older version beside one of this version is it again). Taking such a
+        relay for dead would cut that bot's agents off from their LLM, while
+        keeping a dead one only leaves a small idle container until it stops
+        (it has no restart policy) or is removed by hand. So they are never
+        taken for dead by their pid, only removed when stopped.
         """
         import docker.errors
 
-        here = socket.gethostname()
+        namespace = pid_namespace()
+        mine = f"{socket.gethostname()}:{namespace}:"
         try:
             relays = self.client.containers.list(
                 all=True, filters={"label": "autocode.role=llm-relay"}
@@ -239,8 +293,9 @@ class Egress:
         except docker.errors.DockerException:
             return
         for relay in relays:
-            host, _, pid = str((relay.labels or {}).get(OWNER_LABEL, "")).rpartition(":")
-            dead = host == here and pid.isdigit() and not _alive(int(pid))
+            owner = str((relay.labels or {}).get(OWNER_LABEL, ""))
+            pid = owner.removeprefix(mine) if owner.startswith(mine) else ""
+            dead = namespace != UNKNOWN_PIDNS and pid.isdigit() and not _alive(int(pid))
             if relay.status != "running" or dead:
                 with contextlib.suppress(docker.errors.DockerException):
                     relay.remove(force=True)

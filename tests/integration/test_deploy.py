@@ -75,9 +75,6 @@ REPO = "Codertocat/Hello-World"
 COMPOSE_VARIABLES = {
     "POSTGRES_PASSWORD", "POSTGRES_PORT", "DOCKER_GID", "WEB_PUBLISH", "OPENCODE_DIR",
 }  # fmt: skip
-# not the bot's settings, but read by its process: Python's tempfile reads TMPDIR, and the
-# agents' resolver settings (bot/runner/egress.py) are written there for the engine to mount
-PROCESS_VARIABLES = {"TMPDIR"}
 REQUIRED = ("AUTOCODE_WEBHOOK_SECRET", "AUTOCODE_APP_ID", "AUTOCODE_DATABASE_URL")
 PRIVATE_KEY = ("AUTOCODE_PRIVATE_KEY", "AUTOCODE_PRIVATE_KEY_PATH")
 
@@ -177,7 +174,7 @@ def test_compose_hands_the_bot_only_settings_it_reads() -> None:
     agent_vars = {n.strip() for n in example.get("AUTOCODE_AGENT_ENV", "").split(",") if n}
     for name, service in services.items():
         assert service.get("env_file") == ".env", name
-        unknown = set(service.get("environment", {})) - known - PROCESS_VARIABLES
+        unknown = set(service.get("environment", {})) - known
         assert not unknown, f"{name} sets variables the bot never reads: {sorted(unknown)}"
     unknown = set(example) - known - COMPOSE_VARIABLES - agent_vars
     assert not unknown, f"env.example names variables nobody reads: {sorted(unknown)}"
@@ -226,7 +223,8 @@ def test_compose_workers_reach_their_llm_proxy_and_the_database() -> None:
     worker, web = compose["services"]["worker"], compose["services"]["web"]
     postgres = compose["services"]["postgres"]
     assert worker["network_mode"] == "host"
-    assert worker["pid"] == "host", "relay owners are hostname:pid: host pids with host names"
+    # its own pid namespace: a relay's owner label names it (bot/runner/egress.py)
+    assert "pid" not in worker, "the worker needs no view of the host's processes"
     assert "network_mode" not in web, "web stays on compose's network, published"
     # the proxy's settings: internal agents, the address found by the code, a free port each
     settings = Settings.from_environ({**example, **worker["environment"]})
@@ -234,9 +232,6 @@ def test_compose_workers_reach_their_llm_proxy_and_the_database() -> None:
     assert "AUTOCODE_LLM_PROXY_HOST" in example and settings.llm_proxy_host == ""
     assert example["AUTOCODE_LLM_PROXY_PORT"] == "0" and settings.llm_proxy_port == 0
     assert settings.llm_proxy_url == ""
-    # files the engine mounts into agents must be where the engine finds them
-    workdir = worker["environment"]["AUTOCODE_WORKDIR"]
-    assert worker["environment"]["TMPDIR"] == workdir
     # one database URL for both: `postgres` is 127.0.0.1 for the worker, and PostgreSQL
     # listens inside on the port it is published on
     assert "postgres:127.0.0.1" in worker["extra_hosts"]
@@ -265,7 +260,7 @@ def test_kubernetes_hands_the_bot_only_settings_it_reads() -> None:
             seen += 1
             env = container_env(docs, item)
             agent_vars = {n.strip() for n in env.get("AUTOCODE_AGENT_ENV", "").split(",") if n}
-            unknown = set(env) - known - agent_vars - PROCESS_VARIABLES
+            unknown = set(env) - known - agent_vars
             assert not unknown, (
                 f"{doc['metadata']['name']}/{item['name']} sets variables the bot never reads: "
                 f"{sorted(unknown)}"
@@ -346,9 +341,10 @@ def test_kubernetes_workers_reach_their_llm_proxy() -> None:
     assert settings.llm_proxy_url == ""
     assert not spec.get("hostNetwork"), "the sidecar's docker0 must be the pod's, not the node's"
     assert not any(a.startswith(("--bridge", "--iptables=false")) for a in dind["args"])
-    # the resolver file for `internal` agents: on the volume the sidecar sees at the same path
-    tmpdir = env["TMPDIR"]
-    assert mounts(worker)[tmpdir] == mounts(dind)[tmpdir]
+    # the resolver file for `internal` agents is written in the work directory: on the volume
+    # the sidecar sees at the same path
+    workdir = env["AUTOCODE_WORKDIR"]
+    assert mounts(worker)[workdir] == mounts(dind)[workdir]
     # the provider key the agent needs is set, and stays in the worker (AUTOCODE_AGENT_ENV)
     assert settings.agent_env.get("ANTHROPIC_API_KEY")
     assert settings.model.startswith("anthropic/")
@@ -426,11 +422,10 @@ def test_compose_config_is_valid(tmp_path: Path) -> None:
     assert ("/var/run/docker.sock", "/var/run/docker.sock") in binds
     assert ("/etc/autocode/opencode", "/etc/autocode/opencode") in binds
     # the LLM proxy's side: the host's network, its settings from the env file
-    assert worker["network_mode"] == "host" and worker["pid"] == "host"
+    assert worker["network_mode"] == "host" and "pid" not in worker
     assert worker["extra_hosts"] == ["postgres:127.0.0.1"]
     assert worker["environment"]["AUTOCODE_AGENT_NETWORK"] == "internal"
     assert worker["environment"]["AUTOCODE_LLM_PROXY_HOST"] == ""
-    assert worker["environment"]["TMPDIR"] == "/var/lib/autocode/work"
     postgres = config["services"]["postgres"]
     assert postgres["environment"]["PGPORT"] == "5432"
     published = postgres["ports"][0]
@@ -655,6 +650,19 @@ def project(
         )
 
 
+def worker_owner(host_pid: str) -> str:
+    """The relay owner label of the bot process whose pid on this host is `host_pid`.
+
+    Its pid namespace (the inode of its ns/pid), which is not ours: the worker
+    has no `pid: host`; and its pid in there (the last of NSpid).
+    """
+    namespace = os.stat(f"/proc/{host_pid}/ns/pid").st_ino
+    assert namespace != os.stat("/proc/self/ns/pid").st_ino, "the worker has the host's pids"
+    status = Path(f"/proc/{host_pid}/status").read_text()
+    pid = next(line.split()[-1] for line in status.splitlines() if line.startswith("NSpid:"))
+    return f"{socket.gethostname()}:{namespace}:{pid}"
+
+
 def wait_ticket(
     url: str, admin: str, ticket_id: int, cmd: list[str], seconds: float = 300
 ) -> dict[str, Any]:
@@ -803,10 +811,11 @@ def test_compose_up_for_real(project: Deployment, docker_runner: DockerRunner) -
     assert {r["headers"].get("authorization") for r in llm.requests} == {f"Bearer {llm.api_key}"}
     summary = gh.find_check_runs(REPO, "Auto-Code")[0]["output"]["summary"]
     assert "LLM requests through the proxy (0 failed)" in summary
-    # each worker's relay: labelled with its host pid (pid: host), on the agents' network,
-    # forwarding to docker0's gateway, where that worker's proxy listens
+    # each worker's relay: labelled with the host's name (the worker has the host's network),
+    # the worker's own pid namespace and its pid there, on the agents' network, forwarding to
+    # docker0's gateway, where that worker's proxy listens
     owners = {
-        f"{socket.gethostname()}:{run(['docker', 'inspect', '-f', '{{.State.Pid}}', cid]).strip()}"
+        worker_owner(run(["docker", "inspect", "-f", "{{.State.Pid}}", cid]).strip())
         for cid in run([*cmd, "ps", "-q", "worker"], timeout=60).split()
     }
     relays = run(

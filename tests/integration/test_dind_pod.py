@@ -122,12 +122,13 @@ def worker_environ(pod: Pod) -> dict[str, str]:
     worker = container(pod_spec(docs, "Deployment", "autocode-worker"), "worker")
     env = container_env(docs, worker)
     assert env["DOCKER_HOST"] == "unix:///var/run/dind/docker.sock"  # the sidecar's socket
-    assert env["AUTOCODE_WORKDIR"] == env["TMPDIR"] == WORK
-    work = str(pod.root / "work")  # the work volume: one path for worker and engine here too
+    assert env["AUTOCODE_WORKDIR"] == WORK
+    # the work volume: one path for worker and engine here too (the clones, and the resolver
+    # file of `internal` agents, written in the work directory)
+    work = str(pod.root / "work")
     env.update(
         DOCKER_HOST=pod.docker_host,
         AUTOCODE_WORKDIR=work,
-        TMPDIR=work,
         AUTOCODE_RUNNER_IMAGE=RUNNER_IMAGE,
         AUTOCODE_PRIVATE_KEY_PATH="",  # a mounted Secret in the pod; not checked here
         AUTOCODE_DATABASE_URL=f"sqlite:///{pod.root / 'autocode.db'}",

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.config import Settings
 from bot.doctor import check_llm
 from bot.runner.docker import DockerRunner
-from bot.runner.egress import OWNER_LABEL
+from bot.runner.egress import OWNER_LABEL, relay_owner
 from bot.runner.image import OPENCODE_VERSION
 from tests.conftest import RUNNER_IMAGE
 from tests.fakes.github import FakeGitHub
@@ -104,7 +104,7 @@ def assert_cleaned_up(pid: int) -> None:
     assert left == [], "doctor left probe containers"
     relays = subprocess.run(
         ["docker", "ps", "-a", "--filter", "label=autocode.role=llm-relay", "--filter",
-         f"label={OWNER_LABEL}={socket.gethostname()}:{pid}", "--format", "{{.Names}}"],
+         f"label={OWNER_LABEL}={relay_owner(pid)}", "--format", "{{.Names}}"],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert relays == [], f"doctor left relays: {relays}"
@@ -439,27 +439,31 @@ def test_a_bot_where_dockers_bridge_is_not_local(tmp_path: Path, environ: dict[s
     assert "AUTOCODE_AGENT_NETWORK=host" in proxy["fix"]
 
 
-def test_a_temporary_folder_the_engine_does_not_see(
-    tmp_path: Path, environ: dict[str, str]
-) -> None:
-    """As for a bot in a container: the agents' resolver file must be where the engine looks.
+def test_a_work_directory_the_engine_does_not_see(tmp_path: Path, environ: dict[str, str]) -> None:
+    """As for a bot in a container whose work directory is not the engine's at that path.
 
-    A mount namespace of its own with a tmpfs on TMPDIR: the doctor writes the
-    file there, the engine looks at the same path on the host and finds none.
+    The agents' resolver file is written in AUTOCODE_WORKDIR, as the clones
+    are. A mount namespace of its own with a tmpfs on the work directory: the
+    doctor writes the file there, the engine looks at the same path on the
+    host and finds none.
     """
     if os.getuid() != 0:
         pytest.fail("this test makes a mount namespace: it runs as root (as CI does)")
-    private = tmp_path / "private-tmp"
+    private = tmp_path / "private-work"
     private.mkdir()
-    environ["TMPDIR"] = str(private)
-    mount = 'mount -t tmpfs none "$TMPDIR" && exec "$@"'
+    environ["AUTOCODE_WORKDIR"] = str(private)
+    mount = 'mount -t tmpfs none "$AUTOCODE_WORKDIR" && exec "$@"'
     done = doctor(
         tmp_path, environ, "--json", prefix=("unshare", "--mount", "sh", "-c", mount, "-")
     )
     proxy = checks(done)["LLM proxy"]
     assert not proxy["ok"]
-    assert f"the engine could not mount {private}/autocode-" in proxy["detail"]
-    assert proxy["fix"].startswith("set TMPDIR to a folder inside AUTOCODE_WORKDIR")
+    assert f"the engine could not mount {private}/doctor-" in proxy["detail"]
+    assert "/.agents/resolv.conf into the agent's container" in proxy["detail"]
+    assert "work directory (AUTOCODE_WORKDIR)" in proxy["detail"]
+    assert proxy["fix"].startswith("mount AUTOCODE_WORKDIR at the same path for the bot and")
+    # it was written in the tmpfs: on this side of it no such file
+    assert not any(p.is_file() for p in private.glob("*/.agents/resolv.conf*"))
 
 
 # --- where LLM credentials may come from (the check itself, no subprocess) ---------------

@@ -42,6 +42,7 @@ from bot.runner.egress import (
     RELAY_HOST,
     RELAY_PORT,
     relay_name,
+    relay_owner,
 )
 from tests.conftest import RUNNER_IMAGE
 from tests.fakes.llm import ScriptedLLM, text
@@ -450,7 +451,7 @@ def test_on_the_internal_network_only_the_proxy_is_reachable(
         stale = docker_runner.client.containers.create(
             RUNNER_IMAGE, ["sleep", "600"], entrypoint=[], network_mode="none",
             labels={"autocode.role": "llm-relay",
-                    OWNER_LABEL: f"{socket.gethostname()}:{gone.pid}"},
+                    OWNER_LABEL: relay_owner(gone.pid)},
         )  # fmt: skip
         try:
             stale.start()
@@ -484,3 +485,89 @@ def test_on_the_internal_network_only_the_proxy_is_reachable(
     assert docker_runner.running_for(990101) == []
     names = [c.name for c in docker_runner.client.containers.list(all=True)]
     assert relay_name(target) not in names
+
+
+def process_in_another_pid_namespace(pid: int) -> tuple[subprocess.Popen[bytes], int, int]:
+    """A live process numbered `pid` in a pid namespace of its own (unshare): as a bot in a
+    container is, whose pid numbers mean nothing in ours.
+
+    Returns the `unshare` process (its end ends the namespace), the namespace's inode and the
+    process's pid on this side.
+    """
+    if os.getuid() != 0:
+        pytest.fail("this test makes a pid namespace: it runs as root (as CI does)")
+    # in there, the next pid handed out is set to be `pid` (ns_last_pid is the namespace's own)
+    script = f"echo {pid - 1} > /proc/sys/kernel/ns_last_pid; sleep 300 & wait"
+    unshare = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c", script]
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                fields = dict(
+                    line.split(":", 1) for line in (entry / "status").read_text().splitlines()
+                )
+                if fields["NSpid"].split() == [entry.name, str(pid)]:
+                    return unshare, os.stat(entry / "ns" / "pid").st_ino, int(entry.name)
+        if unshare.poll() is not None:
+            break
+        time.sleep(0.05)
+    unshare.kill()
+    unshare.wait()
+    pytest.fail(f"no process numbered {pid} appeared in a new pid namespace", pytrace=False)
+
+
+def test_relays_are_taken_for_dead_only_by_their_own_pid_namespace(
+    docker_runner: DockerRunner,
+) -> None:
+    """A relay is swept (when a relay is made) if it is stopped, or if its owner label names
+    this host, this process's pid namespace and a pid no process has; no other.
+
+    Another bot on this host in a pid namespace of its own (the Compose worker: the host's
+    network and name, its own pids) is played by a real process in a new pid namespace,
+    numbered there as a pid that is free in ours.
+    """
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid: free in our namespace
+    here = socket.gethostname()
+    ours = os.stat("/proc/self/ns/pid").st_ino
+    unshare, theirs, _ = process_in_another_pid_namespace(gone.pid)
+    assert theirs != ours
+    owners = {
+        "their live bot": f"{here}:{theirs}:{gone.pid}",
+        "our dead bot": relay_owner(gone.pid),
+        "our live bot": relay_owner(),
+        "another host": f"elsewhere-{here}:{ours}:{gone.pid}",
+        "an older version's": f"{here}:{gone.pid}",  # hostname:pid, namespace unknown
+    }
+    assert owners["our dead bot"] == f"{here}:{ours}:{gone.pid}"
+    client = docker_runner.client
+    stale: dict[str, Any] = {}
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{free.getsockname()[1]}"  # a relay's name of its own
+    try:
+        for what, owner in [*owners.items(), ("an older version's, stopped", f"{here}:1")]:
+            stale[what] = client.containers.create(
+                RUNNER_IMAGE, ["sleep", "600"], entrypoint=[], network_mode="none",
+                labels={"autocode.role": "llm-relay", OWNER_LABEL: owner},
+            )  # fmt: skip
+            if what != "an older version's, stopped":
+                stale[what].start()
+        assert docker_runner.egress.relay(target, RUNNER_IMAGE)  # sweeps before it makes one
+        left = set()
+        for what, container in stale.items():
+            with contextlib.suppress(docker.errors.NotFound):
+                container.reload()
+                left.add(what)
+        assert left == {"their live bot", "our live bot", "another host", "an older version's"}
+    finally:
+        docker_runner.egress.remove_relay(target)
+        for container in stale.values():
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+        unshare.kill()
+        unshare.wait()
