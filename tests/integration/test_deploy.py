@@ -556,7 +556,7 @@ def project(
         pytest.fail("this test needs the docker CLI (Debian's docker.io)", pytrace=False)
     sock = docker_socket()
     compose = compose_command()
-    standin = ensure_standins()
+    ensure_standins()
     context = build_context(tmp_path / "context")
     before = image_id(BOT_IMAGE)
     run(
@@ -612,10 +612,6 @@ def project(
                                    "AUTOCODE_LLM_PROXY_PORT")},
         "AUTOCODE_RUN_TIMEOUT": "180",
         "AUTOCODE_AGENT_MEMORY": "1g",
-        # the stand-in for postgres:16 (tests/deploy_standins) runs initdb without a UTF-8
-        # locale, so its databases are SQL_ASCII, where the official image's are UTF8: the
-        # driver would hand the bot bytes for text. libpq's own variable asks for UTF-8.
-        **({"PGCLIENTENCODING": "UTF8"} if standin else {}),
         "POSTGRES_PASSWORD": password,
         "POSTGRES_PORT": str(pg_port),
         "AUTOCODE_WORKDIR": str(workdir),
