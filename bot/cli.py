@@ -78,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import build_app
-    from .onboarding import Onboarding, missing
+    from .ops.onboarding import Onboarding, missing
 
     settings = _settings(args, writes=True)
     configure(settings.log_level, settings.log_json)
@@ -186,7 +186,8 @@ def cmd_runner_build(args: argparse.Namespace) -> int:
 def cmd_setup(args: argparse.Namespace) -> int:
     import os
 
-    from .setup import SetupOptions, run_setup
+    from .ops.manifest import SetupOptions
+    from .ops.setup_site import run_setup
 
     settings = _settings(args, writes=True)
     configure(settings.log_level, settings.log_json)
@@ -220,7 +221,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from .doctor import run_checks
+    from .ops.doctor import run_checks
 
     checks = run_checks(_environ(args))
     if args.json:

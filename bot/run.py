@@ -27,7 +27,7 @@ from .github import render
 from .github.client import GitHubApp, RepoClient
 from .github.render import Outcome
 from .github.reporter import Reporter
-from .hooks import TicketEvents
+from .ledger import Ledger
 from .llm.access import prepare as prepare_llm
 from .llm.host import relay_target, require_started
 from .models import Conclusion, RunResult, Ticket, TicketState, Usage
@@ -122,7 +122,7 @@ class Deps:
     cancelled_by: Callable[[int], str | None]
     worker_id: str = ""
     store_key: str = ""
-    events: TicketEvents = field(default_factory=TicketEvents)  # metrics, notifications
+    ledger: Ledger | None = None  # the one writer of ticket state (default: on `store`)
 
 
 class Run:
@@ -139,6 +139,7 @@ class Run:
     ) -> None:
         self.deps = deps
         self.asker = asker
+        self.ledger = deps.ledger or Ledger(deps.store, clock=deps.clock)
         self.settings = deps.settings
         self.store = deps.store
         self.ticket = ticket
@@ -171,12 +172,6 @@ class Run:
             log.warning("the ticket's log line was not stored", exc_info=True,
                         extra={"ticket": self.ticket.id, "kind": kind})  # fmt: skip
 
-    async def _update(self, **fields: Any) -> None:
-        await asyncio.to_thread(self.store.update, self.ticket.id, **fields)
-        self.ticket = replace(
-            self.ticket, **{k: v for k, v in fields.items() if k != "files_changed"}
-        )
-
     def _details(self) -> str:
         base = self.settings.public_url
         return f"{base}/tickets/{self.ticket.id}" if base else ""
@@ -198,15 +193,19 @@ class Run:
             render.progress_comment(ticket.id, "queued", 0, details_url=self._details())
         )
         if comment_id != ticket.comment_id:
-            await self._update(comment_id=comment_id)
+            await self.ledger.commented(ticket.id, comment_id)
+            self.ticket = ticket = replace(ticket, comment_id=comment_id)
         target = await self._target()
         if target is None:
             return
         check_run_id = await self.reporter.open_check(
             target.start_sha, self._details(), render.progress_output("queued", 0)
         )
-        await self._update(
-            check_run_id=check_run_id, branch=target.branch, head_sha=target.start_sha
+        await self.ledger.targeted(
+            ticket.id, check_run_id=check_run_id, branch=target.branch, head_sha=target.start_sha
+        )
+        self.ticket = replace(
+            self.ticket, check_run_id=check_run_id, branch=target.branch, head_sha=target.start_sha
         )
         if self.cancel.is_set():
             await self.conclude(self._cancelled_outcome(RunResult(exit_code=None)))
@@ -630,9 +629,7 @@ class Run:
         if target.pull is not None:
             number = int(target.pull["number"])
             url = str(target.pull.get("html_url") or "")
-            await asyncio.to_thread(
-                self.store.update, ticket.id, pr_number=number, pr_url=url, files_changed=files
-            )
+            await self.ledger.published(ticket.id, pr_number=number, pr_url=url, files=files)
             headline = f"pushed a commit to pull request #{number} ({target.branch})"
             if self._tests_fail():
                 headline += "; the tests still fail"
@@ -707,9 +704,7 @@ class Run:
             pr_number, pr_url = found
             await self.gh.update_pull(pr_number, body=pr_body)
         progress.timings["pull_request"] = time.monotonic() - mark
-        await asyncio.to_thread(
-            self.store.update, ticket.id, pr_number=pr_number, pr_url=pr_url, files_changed=files
-        )
+        await self.ledger.published(ticket.id, pr_number=pr_number, pr_url=pr_url, files=files)
         verb = "opened" if found is None else "updated"
         kind = "draft pull request" if draft and found is None else "pull request"
         headline = f"{verb} {kind} #{pr_number}"
@@ -1006,11 +1001,9 @@ class Run:
                 await self._show()
 
     async def _finish(self, state: TicketState, conclusion: str | None, error: str | None) -> None:
-        await asyncio.to_thread(
-            self.store.finish, self.ticket.id, state, self._now(),
-            conclusion=conclusion, error=error,
-        )  # fmt: skip
-        await self.deps.events.finished(self.ticket.id, ran=True)
+        await self.ledger.finished(
+            self.ticket.id, state, conclusion=conclusion, error=error, ran=True
+        )
 
     async def conclude(self, outcome: Outcome) -> None:
         """Publish the outcome (comment and check run) and put the ticket in its final state."""
@@ -1031,12 +1024,7 @@ class Run:
         await self.reporter.conclude_check(
             self._now(), str(outcome.conclusion), render.check_output(outcome)
         )
-        usage = outcome.usage
-        if usage.input or usage.output or usage.cost:  # for the dashboard, API and metrics
-            await asyncio.to_thread(
-                self.store.update, self.ticket.id,
-                tokens_input=usage.input, tokens_output=usage.output, cost=usage.cost,
-            )  # fmt: skip
+        await self.ledger.used(self.ticket.id, outcome.usage)
         await self._finish(state, str(outcome.conclusion), outcome.reason or None)
         self._log("done", f"{state}: {outcome.headline}")
         log.info(

@@ -26,6 +26,7 @@ from .github.client import GitHubApp, RepoClient
 from .github.render import Outcome
 from .github.reporter import Reporter
 from .hooks import TicketEvents
+from .ledger import Ledger
 from .models import CONTROL_KINDS, Conclusion, Ticket, TicketState
 from .policy.authz import Asker, Decision, authorize
 from .run import Deps, Run, effective_kind, session_store
@@ -56,12 +57,13 @@ class Worker:
         events: TicketEvents | None = None,
     ) -> None:
         self.settings = settings
-        self.events = events or TicketEvents()  # metrics and notifications; none by default
         self.store = store
+        self.clock = clock
+        # the one writer of ticket state; metrics and notifications hear of it (none by default)
+        self.ledger = Ledger(store, events, lambda: self.clock())
         self.github = github
         self.runner = runner
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.clock = clock
         self._wake = asyncio.Event()
         self._cancels: dict[int, asyncio.Event] = {}
         self._cancelled_by: dict[int, str] = {}
@@ -208,16 +210,12 @@ class Worker:
             self.cancel(ticket_id, by)
 
     async def _recover(self) -> None:
-        failed = await asyncio.to_thread(
-            self.store.requeue_expired, self.clock(), self.settings.max_attempts
-        )
-        for ticket in failed:
+        for ticket in await self.ledger.recover(self.settings.max_attempts):
             try:
                 await self._report_lost(ticket)
             except Exception:
                 log.warning("reporting a lost ticket on GitHub failed", exc_info=True,
                             extra={"ticket": ticket.id})  # fmt: skip
-            await self.events.finished(ticket.id)
 
     async def _report_lost(self, ticket: Ticket) -> None:
         await self._report_failure(
@@ -254,15 +252,9 @@ class Worker:
                 if isinstance(exc, BotError)
                 else f"internal error ({exc.__class__.__name__}); see the bot's logs"
             )
-            await asyncio.to_thread(
-                self.store.finish,
-                ticket.id,
-                TicketState.FAILED,
-                self.clock(),
-                conclusion="failure",
-                error=reason,
+            await self.ledger.finished(
+                ticket.id, TicketState.FAILED, conclusion="failure", error=reason
             )
-            await self.events.finished(ticket.id)
             current = await asyncio.to_thread(self.store.get, ticket.id)
             try:
                 await self._report_failure(current or ticket, reason)
@@ -294,10 +286,7 @@ class Worker:
     async def _finish(
         self, ticket: Ticket, state: TicketState, conclusion: str | None, error: str | None
     ) -> None:
-        await asyncio.to_thread(
-            self.store.finish, ticket.id, state, self.clock(), conclusion=conclusion, error=error
-        )
-        await self.events.finished(ticket.id)
+        await self.ledger.finished(ticket.id, state, conclusion=conclusion, error=error)
 
     async def _process(self, ticket: Ticket, cancel: asyncio.Event) -> None:
         try:
@@ -340,9 +329,9 @@ class Worker:
             cancelled_by=self._cancelled_by.get,
             worker_id=self.worker_id,
             store_key=self.store_key,
-            events=self.events,
+            ledger=self.ledger,
         )
-        await self.events.started(ticket)
+        await self.ledger.started(ticket)
         await Run(deps, ticket, gh, reporter, cancel, asker).execute()
 
     async def _asker(self, gh: RepoClient, ticket: Ticket) -> Asker:
@@ -446,9 +435,7 @@ class Worker:
             "retry_of": source.id,
             "as_kind": effective_kind(source),
         }
-        await asyncio.to_thread(
-            self.store.update, ticket.id, instructions=source.instructions, context=context
-        )
+        await self.ledger.repeats(ticket.id, instructions=source.instructions, context=context)
         return replace(
             ticket,
             instructions=source.instructions,
@@ -477,4 +464,4 @@ class Worker:
                 await self._reject(waiting, reporter, asker, decision)
                 continue
             comment_id = await reporter.post(render.waiting_comment(waiting.id, running.id))
-            await asyncio.to_thread(self.store.update, waiting.id, comment_id=comment_id)
+            await self.ledger.commented(waiting.id, comment_id)

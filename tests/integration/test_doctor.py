@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config import Settings
-from bot.doctor import check_llm
+from bot.ops.doctor import check_llm
 from bot.runner.docker import DockerRunner
 from bot.runner.egress import OWNER_LABEL, relay_owner
 from bot.runner.image import OPENCODE_VERSION

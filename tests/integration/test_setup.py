@@ -28,7 +28,8 @@ import pytest
 from dotenv import dotenv_values
 from playwright.sync_api import Page
 
-from bot.setup import COMMENT, SetupOptions, update_env
+from bot.ops.envfile import COMMENT, update_env
+from bot.ops.manifest import SetupOptions
 from tests.browser import ARTIFACTS
 from tests.fakes.github import FakeGitHub
 

@@ -113,3 +113,21 @@ def test_the_checker_sees_relative_imports() -> None:
     """The checker itself: a relative import of an impure module is caught."""
     found = imports(MODULES["bot.policy.authz"])
     assert "bot.repo_settings" in found
+
+
+STATE_WRITES = {"update", "finish", "requeue_expired"}  # a ticket's state, on a store
+STATE_WRITERS = {"bot.ledger"}  # and the stores themselves (bot.store.*)
+
+
+def test_only_the_ledger_writes_ticket_state() -> None:
+    wrong = []
+    for name, path in MODULES.items():
+        if name in STATE_WRITERS or name.startswith("bot.store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Attribute) and node.attr in STATE_WRITES):
+                continue
+            owner = ast.unparse(node.value)
+            if owner.split(".")[-1] == "store":  # self.store.update, deps.store.finish, …
+                wrong.append(f"{name}: {owner}.{node.attr}")
+    assert not wrong, wrong

@@ -29,9 +29,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .config import Settings
-from .errors import BotError
-from .setup import SetupOptions, SetupSite, Written, page
+from ..config import Settings
+from ..errors import BotError
+from .manifest import SetupOptions, Written
+from .setup_site import SetupSite, page
 
 log = logging.getLogger("bot.onboarding")
 
