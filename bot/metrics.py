@@ -127,6 +127,7 @@ class Metrics:
         self.containers = Gauge(
             "autocode_containers_running", "Agent containers this process runs now", registry=r
         )
+        self._webhook_series: dict[tuple[str, str], Counter] = {}
         # the series a dashboard shows from the start, at zero
         for conclusion in Conclusion:
             self.run_seconds.labels(str(conclusion))
@@ -137,7 +138,11 @@ class Metrics:
 
     # -- recording -------------------------------------------------------------
     def webhook(self, event: str, outcome: str, seconds: float) -> None:
-        self.webhooks.labels(event_label(event), outcome).inc()
+        key = (event_label(event), outcome)
+        counter = self._webhook_series.get(key)
+        if counter is None:  # at most one per known event and outcome: the labels are bounded
+            counter = self._webhook_series[key] = self.webhooks.labels(*key)
+        counter.inc()
         self.intake.observe(seconds)
 
     def run_finished(self, ticket: Ticket) -> None:

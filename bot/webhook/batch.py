@@ -20,6 +20,7 @@ class IntakeBatcher:
         self.store = store
         self._pending: list[tuple[tuple[str, str, Trigger], asyncio.Future[tuple[int, bool]]]] = []
         self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
 
     async def add(self, delivery_id: str, event: str, trigger: Trigger) -> tuple[int, bool]:
         loop = asyncio.get_running_loop()
@@ -28,8 +29,12 @@ class IntakeBatcher:
         if not self._flushing:
             self._flushing = True
             # let the requests that arrive in this loop iteration join the batch
-            loop.call_soon(lambda: loop.create_task(self._flush()))
+            loop.call_soon(self._start_flush, loop)
         return await future
+
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        # held here: the loop keeps only a weak reference to its tasks
+        self._flush_task = loop.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:

@@ -13,7 +13,7 @@ PREFIX = "sha256="
 def signature(secret: str | bytes, body: bytes) -> str:
     """The `X-Hub-Signature-256` value GitHub sends for `body`."""
     key = secret.encode() if isinstance(secret, str) else secret
-    return PREFIX + hmac.new(key, body, hashlib.sha256).hexdigest()
+    return PREFIX + hmac.digest(key, body, hashlib.sha256).hex()
 
 
 def verify(secret: str | bytes, body: bytes, header: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -165,3 +166,31 @@ def test_the_api_needs_the_admin_token(bot: tuple[str, Path]) -> None:
     one = httpx.get(f"{url}/api/tickets/{ticket}", headers=auth).json()
     assert one["state"] == "queued" and one["repository"] == "Codertocat/Hello-World"
     assert one["requested_by"] == "Codertocat" and one["number"] == 1
+
+
+def test_a_poisoned_delivery_is_refused_alone(bot: tuple[str, Path]) -> None:
+    """A lone surrogate (valid JSON, not storable text) is a 400, not a failed batch.
+
+    Decoded, it would reach the store inside a batch with the deliveries that
+    arrived beside it, and its encoding error would fail them all.
+    """
+    url, db = bot
+
+    def body(number: int, title: str) -> bytes:
+        data = labeled()
+        data["issue"].update(number=number, title=title)
+        return json.dumps(data).encode()
+
+    async def together() -> list[int]:
+        bodies = [body(1, "bad \ud800"), body(2, "good"), body(3, "good too")]
+        async with httpx.AsyncClient(base_url=url) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post("/webhook", content=b, headers=headers("issues", b, SECRET))
+                    for b in bodies
+                )
+            )
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(together()) == [400, 202, 202]
+    assert sorted(r[4] for r in rows(db)) == [2, 3]
