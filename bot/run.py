@@ -30,6 +30,7 @@ from .github.reporter import Reporter
 from .ledger import Ledger
 from .llm.access import prepare as prepare_llm
 from .llm.host import relay_target, require_started
+from .memory import Session, SessionStore, session_key
 from .models import Conclusion, RunResult, Ticket, TicketState, Usage
 from .policy.authz import Asker, authorize
 from .policy.target import NoTarget, Target, branch_for, issue_target, pull_target
@@ -38,7 +39,6 @@ from .runner.docker import ContainerExit, ContainerSpec, DockerRunner, Mount, co
 from .runner.egress import RELAY_HOST, RELAY_PORT
 from .runner.events import Transcript
 from .runner.prompt import CodeLocation, ThreadComment, build_prompt
-from .sessions import Session, SessionStore, session_key
 from .store.base import TicketStore
 from .testloop import TestAttempt
 from .triggers.rules import is_bot

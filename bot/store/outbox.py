@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..models import Trigger
-from ..notice import event_body, queued_ticket
+from ..notify.bodies import event_body, queued_ticket
 from .base import Notification
 
 NOTIFICATION_COLUMNS = (

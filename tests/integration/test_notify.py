@@ -26,8 +26,8 @@ from bot.config import Settings
 from bot.errors import SettingsError
 from bot.metrics import Metrics
 from bot.models import TicketState
-from bot.notice import event_body, is_slack, slack_body, slack_text
-from bot.notify import Notifier, Publisher, backoff, receiver, request_for
+from bot.notify.bodies import event_body, is_slack, slack_body, slack_text
+from bot.notify.publisher import Notifier, Publisher, backoff, receiver, request_for
 from bot.store.base import Notification
 from bot.store.sqlite import SQLiteStore
 from bot.webhook.verify import verify

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-log = logging.getLogger("bot.sessions")
+log = logging.getLogger("bot.memory")
 
 ISSUE_BRANCH = re.compile(r"^autocode/issue-(\d+)$")  # run.branch_for's branches
 SESSION_FILE = "session.json"

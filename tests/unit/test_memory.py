@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from bot.sessions import SessionStore, expired, session_key
+from bot.memory import SessionStore, expired, session_key
 
 DAY = 86400.0
 

@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from .models import Ticket, TicketState, Trigger
+from ..models import Ticket, TicketState, Trigger
 
 EVENTS = ("ticket.queued", "ticket.started", "ticket.finished")
 

@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .hooks import TicketEvents
-from .metrics import Metrics
-from .models import Ticket
-from .notice import event_body, is_slack, slack_body
-from .store.base import Notification, TicketStore
-from .webhook.verify import signature
+from ..hooks import TicketEvents
+from ..metrics import Metrics
+from ..models import Ticket
+from ..store.base import Notification, TicketStore
+from ..webhook.verify import signature
+from .bodies import event_body, is_slack, slack_body
 
 log = logging.getLogger("bot.notify")
 
