@@ -97,7 +97,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             env_file=Path(args.env_file).expanduser().resolve(),
             process_env=os.environ,
             runs_agents=runs_agents,
-            before_start=building.join if building is not None else None,
+            preparing=(
+                (lambda: "being built (its steps are in the log)" if building.is_alive() else "")
+                if building is not None
+                else None
+            ),
         )
         shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, args.host)  # noqa: S104
         log.warning(
@@ -121,9 +125,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _build_in_background(settings: Settings) -> threading.Thread:
     """The runner image, built while the setup page is served (runs wait for it)."""
-    thread = threading.Thread(
-        target=ensure_runner_image, args=(settings,), name="runner-image", daemon=True
-    )
+
+    def build() -> None:
+        try:
+            ensure_runner_image(settings)
+        except BotError as exc:
+            log.error(
+                "the runner image could not be built",
+                extra={"error": exc.message, "fix": "fix that, then run `autocode runner build`"},
+            )
+
+    thread = threading.Thread(target=build, name="runner-image", daemon=True)
     thread.start()
     return thread
 

@@ -86,14 +86,14 @@ class Onboarding:
         env_file: Path,
         process_env: Mapping[str, str],
         runs_agents: bool,
-        before_start: Callable[[], Any] | None = None,
+        preparing: Callable[[], str] | None = None,
     ) -> None:
         self.load = load
         self.build = build
         self.settings = settings
         self.env_file = env_file
         self.runs_agents = runs_agents
-        self.before_start = before_start
+        self.preparing = preparing  # what is still being made (the agent image), or ""
         self.missing = missing(settings, runs_agents=runs_agents)
         self.name = f"Auto-Code {secrets.token_hex(3)}"
         self.site = SetupSite(
@@ -153,10 +153,11 @@ class Onboarding:
                 return self.missing
             self.settings = settings
             self.missing = await asyncio.to_thread(missing, settings, runs_agents=self.runs_agents)
+            busy = self.preparing() if self.preparing is not None else ""
+            if busy:
+                self.missing = [Missing("agent image", busy, "wait: the bot starts by itself")]
             if self.missing:
                 return self.missing
-            if self.before_start is not None:
-                await asyncio.to_thread(self.before_start)
             app = self.build(settings)
             await self._stack.enter_async_context(app.router.lifespan_context(app))
             self.current = app
@@ -191,10 +192,11 @@ class Onboarding:
             f"<strong>Fix:</strong> {html.escape(m.fix)}</dd>"
             for m in self.missing
         )
+        app_ready = "" if self.settings.missing_for_github() else "The GitHub App is set up. "
         return page(
             "Auto-Code is almost ready",
             "<h1>Auto-Code is almost ready</h1>"
-            "<p>The GitHub App is set up. Before the bot takes webhooks, it needs:</p>"
+            f"<p>{app_ready}Before the bot takes webhooks, it needs:</p>"
             f'<dl id="missing">{items}</dl>'
             f"<p>Set it in the environment or in <code>{html.escape(str(self.env_file))}</code>, "
             'then <a id="recheck" href="/">check again</a> — no restart needed. '
@@ -213,7 +215,24 @@ class Onboarding:
         )
 
     async def healthz(self, request: Request) -> Response:
+        if not await self.recheck():  # probes move it on too, without anyone at the page
+            return await _healthz_of(self.current, request)
         return JSONResponse(
             {"status": "setup", "missing": [m.as_json() for m in self.missing]},
             status_code=503,
         )
+
+
+async def _healthz_of(app: ASGIApp, request: Request) -> Response:
+    """The full app's own /healthz answer, for the probe that switched to it."""
+    status, body = 500, b""
+
+    async def send(message: Any) -> None:
+        nonlocal status, body
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            body += message.get("body", b"")
+
+    await app(request.scope, request.receive, send)
+    return Response(body, status_code=status, media_type="application/json")

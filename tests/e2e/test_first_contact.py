@@ -169,8 +169,13 @@ def test_serve_on_nothing_sets_up_in_the_browser_and_runs_a_ticket(
     config.write_text(json.dumps(llm.provider_config()))
     with env_file.open("a") as out:
         out.write(f"AUTOCODE_MODEL=fake/scripted\nAUTOCODE_OPENCODE_CONFIG={config}\n")
+    # a health probe alone moves it on (nobody needs to be at the page) ...
+    health = httpx.get(f"{serve.url}/healthz", timeout=60)
+    assert health.status_code == 200, health.text
+    assert health.json()["status"] in ("ok", "degraded"), health.text
+    # ... and the page's own link now leads to the dashboard, behind its sign-in
     page.click("#recheck")
-    page.wait_for_url(f"{serve.url}/login*")  # the dashboard, behind its sign-in
+    page.wait_for_url(f"{serve.url}/login*")
     health = httpx.get(f"{serve.url}/healthz")
     assert health.status_code == 200, health.text
     assert health.json()["database"] == "ok"
