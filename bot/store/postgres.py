@@ -5,18 +5,18 @@ it adds is safety between processes: claims lock rows with `FOR UPDATE SKIP
 LOCKED` and take only the oldest queued ticket of an issue, a partial unique
 index keeps one running ticket per issue, and migrations run under an
 advisory lock. Every write commits before it returns, so a ticket
-acknowledged with 202 is durable.
+acknowledged with 202 is durable. A batch of deliveries is one statement,
+the schema's function `autocode_add_tickets` (see add_many).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import psycopg
@@ -25,9 +25,11 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
-from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
+from ..models import Ticket, TicketState, Trigger
 from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_value
-from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row, queued_event
+from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row
+from .pgbatch import ADD_QUEUED, ADD_TICKETS, add_queued_args, add_tickets_args, added
+from .pgbatch import pg_text as _text
 from .rows import COLUMNS, FAIR_ORDER, migrations, ticket_from_row
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,6 @@ CLAIM_ATTEMPTS = 32
 CONNECT_TIMEOUT = 10
 
 Conn = psycopg.Connection[TupleRow]
-T = TypeVar("T")
 
 
 def redact_url(url: str) -> str:
@@ -72,17 +73,6 @@ def _passwords(url: str) -> list[str]:
     found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "password"]
     spelled = {p for raw in found for p in (raw, unquote(raw))}
     return sorted((p for p in spelled if p), key=len, reverse=True)
-
-
-def _text(value: T) -> T:
-    """A string PostgreSQL can store: TEXT refuses NUL, which SQLite keeps.
-
-    Webhook payloads are untrusted; a NUL in an issue title must not make a
-    delivery fail forever, so it becomes U+FFFD (the replacement character).
-    """
-    if isinstance(value, str) and "\x00" in value:
-        return value.replace("\x00", "\ufffd")  # type: ignore[return-value]
-    return value
 
 
 class PostgresStore:
@@ -155,7 +145,9 @@ class PostgresStore:
         One transaction holds `pg_advisory_xact_lock(MIGRATION_LOCK)` from the
         first statement on: a second process starting at the same moment waits,
         then finds the versions applied and does nothing. DDL is transactional
-        in PostgreSQL, so a failed file leaves the schema as it was.
+        in PostgreSQL, so a failed file leaves the schema as it was. Each file
+        is sent whole, as one simple query (no parameters): the server splits
+        its statements, so a function body's `;` inside `$…$` quotes is safe.
         """
         version = 0
         applied: list[int] = []
@@ -202,61 +194,24 @@ class PostgresStore:
     def add_many(self, items: Sequence[tuple[str, str, Trigger]]) -> list[tuple[int, bool]]:
         """Store several deliveries in one transaction (one commit for all).
 
-        `ON CONFLICT DO NOTHING` waits for a concurrent insert of the same
-        delivery to commit, and the next statement (a fresh snapshot under
-        READ COMMITTED) then finds that row: a delivery is never stored twice.
+        One statement decides and stores the whole batch: `autocode_add_tickets`
+        (schema/postgres/004_add_tickets.sql) runs the rule for each delivery in
+        order, on the server. Without notify URLs that statement is its own
+        transaction; with them, the ticket.queued rows of the new tickets are
+        written in the same one.
         """
+        if not items:
+            return []
         now = time.time()
-        results: list[tuple[int, bool]] = []
-        with self._tx("save the deliveries") as conn:
-            for delivery_id, event, trigger in items:
-                if trigger.bare:
-                    joined = conn.execute(
-                        "SELECT id FROM tickets WHERE lane = %s AND bare "
-                        "AND state IN ('queued', 'running') AND created_at > %s "
-                        "AND delivery_id <> %s ORDER BY id LIMIT 1",
-                        (_text(trigger.lane), now - COALESCE_SECONDS, _text(delivery_id)),
-                    ).fetchone()
-                    if joined is not None:
-                        results.append((int(joined[0]), False))
-                        continue
-                row = conn.execute(
-                    "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, "
-                    "installation_id, number, is_pull_request, title, body, requested_by, "
-                    "instructions, context, state, created_at, lane, bare) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued', %s, "
-                    "%s, %s) ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
-                    (
-                        _text(delivery_id),
-                        _text(event),
-                        _text(trigger.kind),
-                        _text(trigger.repository),
-                        _text(trigger.clone_url),
-                        trigger.installation_id,
-                        trigger.number,
-                        bool(trigger.is_pull_request),
-                        _text(trigger.title),
-                        _text(trigger.body),
-                        _text(trigger.requested_by),
-                        _text(trigger.instructions),
-                        json.dumps(trigger.context),
-                        now,
-                        _text(trigger.lane),
-                        trigger.bare,
-                    ),
-                ).fetchone()
-                if row is not None:
-                    results.append((int(row[0]), True))
-                    if self.notify_urls:  # the ticket and its first event commit together
-                        queued = queued_event(int(row[0]), delivery_id, event, trigger, now)
-                        self._outbox(conn, queued)
-                    continue
-                found = conn.execute(
-                    "SELECT id FROM tickets WHERE delivery_id = %s", (_text(delivery_id),)
-                ).fetchone()
-                if found is None:
-                    raise StoreError(f"delivery {delivery_id} conflicted but cannot be found")
-                results.append((int(found[0]), False))
+        args = add_tickets_args(items, now)
+        if not self.notify_urls:
+            with self._read("save the deliveries") as conn:
+                return added(items, conn.execute(ADD_TICKETS, args).fetchall())
+        with self._tx("save the deliveries") as conn:  # the tickets and their first events
+            results = added(items, conn.execute(ADD_TICKETS, args).fetchall())
+            queued = add_queued_args(items, results, now, self.notify_urls)
+            if queued is not None:
+                conn.execute(ADD_QUEUED, queued)
         return results
 
     def get(self, ticket_id: int) -> Ticket | None:

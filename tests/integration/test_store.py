@@ -707,3 +707,245 @@ def test_a_busy_repository_does_not_starve_the_others(store: Store) -> None:
     assert claim(store).id == busy[0]
     assert claim(store).id == quiet  # before busy[1], though younger
     assert claim(store).id == busy[1]
+
+
+# -- PostgreSQL only: a batch is one statement -----------------------------
+# PostgresStore.add_many sends a batch to autocode_add_tickets (schema/postgres/
+# 004_add_tickets.sql), which runs the rule on the server; SQLiteStore.add_many runs it
+# statement by statement. Over this script both must decide alike. A step is a batch,
+# or the delivery of a ticket to finish before the next batch.
+URLS = ("http://127.0.0.1:9/a", "https://hooks.example.test/b")
+STEPS: list[list[tuple[str, str, Trigger]] | str] = [
+    [
+        ("a-1", "issues", trigger(1, kind="label", instructions="")),
+        ("a-2", "issue_comment", trigger(1, instructions="")),  # joins a-1
+        ("a-1", "issues", trigger(1, kind="label", instructions="")),  # a repeat in the batch
+        ("a-3", "issue_comment", trigger(1, instructions="Also add docs.")),
+        ("a-4", "issue_comment", trigger(1, kind="cancel", instructions="")),  # no lane
+        ("a-5", "issues", trigger(2, kind="label", instructions="", title="a\x00b")),
+        ("a-4", "issue_comment", trigger(1, kind="cancel", instructions="")),
+    ],
+    [
+        ("a-3", "issue_comment", trigger(1, instructions="Also add docs.")),  # stored before
+        ("a-6", "issue_comment", trigger(2, instructions="", context={"fresh": True})),
+        ("a-7", "issues", trigger(3, kind="label", instructions="", installation_id=None)),
+        ("a-8", "issue_comment", trigger(3, instructions="")),  # joins a-7
+        ("a-9", "issue_comment", trigger(3, instructions="", context={"k": ["é", 1.5]})),
+        ("a-10", "issue_comment", trigger(3, kind="help", instructions="")),
+        ("a-2", "issue_comment", trigger(1, instructions="")),  # no ticket of its own: joins
+    ],
+    "a-1",  # its run is over: a-1 is no longer joinable
+    [
+        ("a-11", "issue_comment", trigger(1, instructions="")),  # a new run
+        ("a-1", "issues", trigger(1, kind="label", instructions="")),  # its own, not a-11
+        ("a-2", "issue_comment", trigger(1, instructions="")),  # joins a-11 now
+        ("a-12", "issue_comment", trigger(2, instructions="")),  # joins a-5
+        ("a-13", "issues", trigger(4, kind="label", instructions="", repository="octo/other")),
+    ],
+    [],
+]
+DECIDED = [
+    [
+        ("a-1", True),
+        ("a-1", False),
+        ("a-1", False),
+        ("a-3", True),
+        ("a-4", True),
+        ("a-5", True),
+        ("a-4", False),
+    ],
+    [
+        ("a-3", False),
+        ("a-6", True),
+        ("a-7", True),
+        ("a-7", False),
+        ("a-7", False),
+        ("a-10", True),
+        ("a-1", False),
+    ],
+    [("a-11", True), ("a-1", False), ("a-11", False), ("a-5", False), ("a-13", True)],
+    [],
+]
+
+
+Decided = tuple[list[list[tuple[str, bool]]], list[tuple[Any, ...]], list[tuple[str, str, str]]]
+
+
+def decide(store: Store) -> Decided:
+    """Run STEPS: each delivery's (its ticket's delivery, created), the tickets, the outbox.
+
+    Tickets are named by their delivery, not their id: PostgreSQL's sequence
+    leaves a gap where ON CONFLICT skipped a row, SQLite's does not.
+    """
+    results = []
+    for step in STEPS:
+        if isinstance(step, str):
+            (done,) = [t for t in store.tickets(limit=1000) if t.delivery_id == step]
+            store.finish(done.id, TicketState.SUCCEEDED, time.time(), conclusion="success")
+        else:
+            results.append(store.add_many(step))
+    tickets = {t.id: t for t in store.tickets(limit=1000)}
+    made = [[(tickets[i].delivery_id, created) for i, created in batch] for batch in results]
+    rows = sorted(
+        (t.delivery_id, t.event, t.kind, t.number, t.title.replace("\x00", "\ufffd"), t.context,
+         t.installation_id, t.state)
+        for t in tickets.values()
+    )  # fmt: skip
+    outbox = [
+        (tickets[n.ticket_id].delivery_id, n.url, n.event)
+        for n in store.due_notifications(1e12, 100)
+    ]
+    return made, rows, outbox
+
+
+def test_sqlite_and_postgres_decide_every_batch_alike(tmp_path: Path, pg_database: str) -> None:
+    sqlite = SQLiteStore(tmp_path / "tickets.db", notify_urls=URLS)
+    try:
+        expected = decide(sqlite)
+    finally:
+        sqlite.close()
+    made, rows, outbox = expected
+    assert made == DECIDED
+    assert [r[0] for r in rows] == sorted(
+        ["a-1", "a-3", "a-4", "a-5", "a-6", "a-7", "a-10", "a-11", "a-13"]
+    )
+    # one ticket.queued per new ticket and URL, none for a repeat or a join
+    new = [d for batch in DECIDED for d, created in batch if created]
+    assert outbox == [(d, url, "ticket.queued") for d in new for url in URLS]
+    store = PostgresStore(pg_database, notify_urls=URLS)
+    try:
+        assert decide(store) == expected
+    finally:
+        store.close()
+
+
+def test_the_batch_function_is_one_migration_applied_once(pg_database: str) -> None:
+    """004 is a numbered file like the others: run once, whole (its body holds `;`)."""
+    number, text = migrations("postgres")[-1]
+    assert (number, text.count("$add_tickets$")) == (4, 2)
+    first = PostgresStore(pg_database)
+    second = PostgresStore(pg_database)
+    try:
+        assert first.migrate() == second.migrate() == 4
+        with psycopg.connect(pg_database) as conn:
+            versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+            functions = conn.execute(
+                "SELECT n.nspname, p.prosrc FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE p.proname = 'autocode_add_tickets'"
+            ).fetchall()
+            temporary = conn.execute(
+                "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pg_temp%' "
+                "AND oid IN (SELECT pronamespace FROM pg_proc)"
+            ).fetchone()
+        assert versions == [(1,), (2,), (3,), (4,)]
+        # one function, in the schema of the tables, with its whole body; nothing temporary
+        assert [schema for schema, _ in functions] == ["public"]
+        assert "RETURN NEXT" in functions[0][1] and "END LOOP" in functions[0][1]
+        assert temporary == (0,)
+        one, created = first.add("d-1", "issues", trigger(1))
+        assert created and second.add("d-1", "issues", trigger(1)) == (one, False)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_database_of_schema_3_gets_the_function_and_keeps_its_tickets(
+    pg_database: str,
+) -> None:
+    """A database the previous bot made (001 to 003) is migrated to 004 when a store opens it."""
+    with psycopg.connect(pg_database) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+            "applied_at DOUBLE PRECISION NOT NULL DEFAULT extract(epoch FROM now()))"
+        )
+        for number, text in migrations("postgres")[:3]:
+            conn.execute(text.encode())
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+        conn.execute(
+            "INSERT INTO tickets (delivery_id, event, kind, repository, clone_url, number, "
+            "requested_by, created_at, lane, bare) VALUES ('old-1', 'issues', 'label', "
+            "'octo/hello', 'https://github.com/octo/hello.git', 1, 'octocat', "
+            "extract(epoch FROM now()), 'octo/hello#1', TRUE)"
+        )
+    store = PostgresStore(pg_database)
+    try:
+        assert store.schema_version() == 4
+        (old,) = store.tickets()
+        assert store.add_many(
+            [
+                ("old-1", "issues", trigger(1, kind="label", instructions="")),
+                ("new-1", "issue_comment", trigger(1, instructions="")),
+            ]
+        ) == [(old.id, False), (old.id, False)]
+    finally:
+        store.close()
+
+
+def test_a_batch_and_its_queued_events_are_one_transaction(pg_database: str) -> None:
+    store = PostgresStore(pg_database, notify_urls=URLS)
+    plain = PostgresStore(pg_database)
+    try:
+        batch = [("d-1", "issues", trigger(1)), ("d-2", "issues", trigger(2))]
+        with psycopg.connect(pg_database, autocommit=True) as admin:
+            admin.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'no outbox today'; END $$"
+            )
+            admin.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON notifications "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+            with pytest.raises(StoreError, match="no outbox today"):
+                store.add_many(batch)
+            assert store.tickets() == []  # the tickets went with their events
+            admin.execute("DROP TRIGGER refuse ON notifications")
+        (one, made), (two, made_too) = store.add_many(batch)
+        assert made and made_too
+        assert store.add_many(batch[:1]) == [(one, False)]  # a repeat: no second event
+        rows = store.due_notifications(1e12, 10)
+        assert [(r.ticket_id, r.url, r.event) for r in rows] == [
+            (ticket, url, "ticket.queued") for ticket in (one, two) for url in URLS
+        ]
+        # without notify URLs, a batch writes no outbox rows
+        three, created = plain.add_many([("d-3", "issues", trigger(3))])[0]
+        assert created
+        assert [r for r in plain.due_notifications(2e12, 10) if r.ticket_id == three] == []
+    finally:
+        store.close()
+        plain.close()
+
+
+def test_stores_adding_the_same_batches_at_once_store_each_delivery_once(
+    pg_database: str,
+) -> None:
+    """Six processes get the same batches at once, each starting with another one.
+
+    A delivery another batch is inserting right now waits for it (ON CONFLICT),
+    then is found: every store answers with the same ticket, made exactly once.
+    (The deliveries of a batch keep one order in every store: two transactions
+    inserting the same rows in opposite orders would deadlock, as they always could.)
+    """
+    deliveries = [
+        (f"d-{n}", "issues", trigger(n % 5 + 1, instructions=f"step {n}")) for n in range(40)
+    ]
+    batches = [deliveries[start : start + 8] for start in range(0, len(deliveries), 8)]
+    stores = [PostgresStore(pg_database) for _ in range(6)]
+    answers: list[dict[str, tuple[int, bool]]] = [{} for _ in stores]
+
+    def add(i: int) -> None:
+        for batch in batches[i % len(batches) :] + batches[: i % len(batches)]:
+            results = stores[i].add_many(batch)
+            answers[i].update(zip((d for d, _, _ in batch), results, strict=True))
+
+    try:
+        run_in_threads(len(stores), add)
+        tickets = stores[0].tickets(limit=1000)
+        assert sorted(t.delivery_id for t in tickets) == sorted(d for d, _, _ in deliveries)
+        for ticket in tickets:
+            results = [answer[ticket.delivery_id] for answer in answers]
+            assert {i for i, _ in results} == {ticket.id}
+            assert sorted(created for _, created in results) == [False] * 5 + [True]
+    finally:
+        for store in stores:
+            store.close()
