@@ -41,8 +41,25 @@ class Delivery:
     payload: dict[str, Any]
 
 
+class TicketKind(StrEnum):
+    """What a ticket asks for; stored as its value (a plain string) in both stores."""
+
+    LABEL = "label"  # the trigger label on an issue
+    COMMAND = "command"  # `/opencode <instructions>` (also `fresh`)
+    ASK = "ask"  # `/opencode ask`: an answer, nothing pushed
+    RETRY = "retry"  # `/opencode retry`, or the dashboard's Retry
+    RERUN = "rerequest"  # Re-run of the check run on GitHub
+    CANCEL = "cancel"  # `/opencode cancel`, the check run's or the dashboard's Cancel
+    HELP = "help"  # `/opencode help`, or an unknown sub-command
+    SERVICE = "service"  # the Python API's one ticket (never stored)
+
+
 # Tickets that act on other tickets; they neither wait for nor block a run.
-CONTROL_KINDS = frozenset({"cancel", "help"})
+CONTROL_KINDS = frozenset({TicketKind.CANCEL, TicketKind.HELP})
+# Tickets that run the agent (a retry runs what it repeats).
+WORK_KINDS = frozenset(
+    {TicketKind.LABEL, TicketKind.COMMAND, TicketKind.ASK, TicketKind.RETRY, TicketKind.RERUN}
+)
 # Seconds within which a bare request (label, or the command without new
 # instructions) for an issue joins the bare request already queued or running.
 COALESCE_SECONDS = 120.0
@@ -52,7 +69,7 @@ COALESCE_SECONDS = 120.0
 class Trigger:
     """What a delivery asks the bot to do (decided by the pure rules)."""
 
-    kind: str  # label | command | ask | retry | rerequest | cancel | help
+    kind: TicketKind
     repository: str  # owner/name
     clone_url: str
     installation_id: int | None
@@ -76,7 +93,7 @@ class Trigger:
     def bare(self) -> bool:
         """A request that adds nothing to a run already asked for on the same issue."""
         return (
-            self.kind in ("label", "command")
+            self.kind in (TicketKind.LABEL, TicketKind.COMMAND)
             and not self.instructions.strip()
             and not self.context.get("fresh")
         )
@@ -89,7 +106,7 @@ class Ticket:
     id: int
     delivery_id: str
     event: str
-    kind: str
+    kind: TicketKind
     repository: str
     clone_url: str
     installation_id: int | None

@@ -31,7 +31,7 @@ from .ledger import Ledger
 from .llm.access import prepare as prepare_llm
 from .llm.host import relay_target, require_started
 from .memory import Session, SessionStore, session_key
-from .models import Conclusion, RunResult, Ticket, TicketState, Usage
+from .models import Conclusion, RunResult, Ticket, TicketKind, TicketState, Usage
 from .policy.authz import Asker, authorize
 from .policy.target import NoTarget, Target, branch_for, issue_target, pull_target
 from .repo_settings import HostLimits, RepoSettings
@@ -92,9 +92,9 @@ def agent_config(providers: dict[str, Any] | None = None) -> dict[str, Any]:
     return config
 
 
-def effective_kind(ticket: Ticket) -> str:
+def effective_kind(ticket: Ticket) -> TicketKind:
     """What a ticket does: a retry does what the ticket it repeats did."""
-    return str(ticket.context.get("as_kind") or ticket.kind)
+    return TicketKind(str(ticket.context.get("as_kind") or ticket.kind))
 
 
 @dataclass
@@ -147,7 +147,7 @@ class Run:
         self.reporter = reporter
         self.cancel = cancel
         self.progress = Progress(started=deps.clock())
-        self.ask = effective_kind(ticket) == "ask"
+        self.ask = effective_kind(ticket) == TicketKind.ASK
         self.title = ticket.title
         # the repository's settings: the host's defaults until `.github/autocode.yml` is read
         self.repo = RepoSettings.defaults(HostLimits.of(self.settings))
@@ -772,7 +772,7 @@ class Run:
                 line=line,
                 diff_hunk=context["diff_hunk"],
             )
-        prompt = build_prompt(
+        return build_prompt(
             repository=ticket.repository,
             number=ticket.number,
             title=self.title,
@@ -784,13 +784,8 @@ class Run:
             repo_instructions=self.repo.instructions,
             test_command="" if self.ask else self.repo.test,
             protected=() if self.ask else self.repo.protected_paths,
+            ask=self.ask,
         )
-        if self.ask:
-            prompt = (
-                "Answer the question below about this repository. Do not change any file: "
-                "the workspace is read-only. Your final answer is posted as a comment.\n\n" + prompt
-            )
-        return prompt
 
     async def _agent(self, workspace: Workspace, prompt: str, *, attempt: int = 1) -> RunResult:
         """One agent container on the run's session; usage adds up over the attempts.

@@ -44,12 +44,12 @@ from .github.client import (
 )
 from .github.render import duration, money
 from .github.reporter import Reporter
-from .models import RunResult, Ticket, TicketState, Usage
+from .models import RunResult, Ticket, TicketKind, TicketState, Usage
 from .policy.authz import Asker
 from .run import Deps, Run
 from .runner.docker import ContainerSpec, DockerRunner, container_user
 from .runner.events import Transcript
-from .runner.prompt import RULES
+from .runner.prompt import ticket_prompt
 from .store.base import TicketStore
 from .workspace import Author, Workspace
 
@@ -58,7 +58,6 @@ log = logging.getLogger("bot.service")
 # The `autocode.store` label of the service's containers: no worker's orphan
 # sweep (which only looks at its own database's label) ever removes them.
 STORE_LABEL = "service"
-MAX_DESCRIPTION = 20_000
 SHORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -90,28 +89,6 @@ def parse_repository(repository_url: str, github_url: str) -> tuple[str, str]:
     if not SHORT_NAME.match(full_name):
         raise ValueError(f"repository_url names no valid repository: {value!r}")
     return full_name, f"{parts.scheme}://{parts.netloc}/{full_name}.git"
-
-
-def build_prompt(
-    *, repository: str, title: str, description: str, ticket_type: str, priority: str
-) -> str:
-    """The agent's prompt for a ticket that has no GitHub issue behind it."""
-    body = description.strip()
-    if len(body) > MAX_DESCRIPTION:
-        body = body[:MAX_DESCRIPTION] + "\n[… cut]"
-    return "\n".join(
-        [
-            f"Work on this {ticket_type} ticket (priority: {priority}) "
-            f"in the repository {repository}.",
-            "",
-            f"Title: {' '.join(title.split())}",
-            "",
-            "Description:",
-            body or "(empty)",
-            "",
-            RULES,
-        ]
-    )
 
 
 def pr_body(
@@ -262,7 +239,7 @@ class OpenCodeService:
             await asyncio.to_thread(workspace.clone, token, base, branch, existing)
             uid, _, gid = container_user().partition(":")
             await asyncio.to_thread(workspace.hand_to_agent, int(uid), int(gid))
-            prompt = build_prompt(
+            prompt = ticket_prompt(
                 repository=repository,
                 title=title,
                 description=description,
@@ -341,7 +318,7 @@ class OpenCodeService:
             id=0,
             delivery_id=f"service-{uuid.uuid4().hex}",
             event="service",
-            kind="service",
+            kind=TicketKind.SERVICE,
             repository=repository,
             clone_url=clone_url,
             installation_id=None,

@@ -27,7 +27,7 @@ from .github.render import Outcome
 from .github.reporter import Reporter
 from .hooks import TicketEvents
 from .ledger import Ledger
-from .models import CONTROL_KINDS, Conclusion, Ticket, TicketState
+from .models import CONTROL_KINDS, WORK_KINDS, Conclusion, Ticket, TicketKind, TicketState
 from .policy.authz import Asker, Decision, authorize
 from .run import Deps, Run, effective_kind, session_store
 from .runner.docker import DockerRunner, store_key
@@ -36,7 +36,6 @@ from .triggers.commands import help_text
 
 log = logging.getLogger("bot.worker")
 
-WORK_KINDS = frozenset({"label", "command", "ask", "retry", "rerequest"})
 ANNOUNCE_EVERY = 2.0  # seconds between looks for tickets waiting behind a run
 SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
 SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
@@ -297,19 +296,19 @@ class Worker:
             return
         reporter = Reporter(gh, ticket)
         asker = await self._asker(gh, ticket)
-        if ticket.kind == "cancel":
+        if ticket.kind == TicketKind.CANCEL:
             await self._cancel_runs(ticket, gh, reporter, asker)
             return
         decision = authorize(asker)
         if not decision.allowed:
             await self._reject(ticket, reporter, asker, decision)
             return
-        if ticket.kind == "help":
+        if ticket.kind == TicketKind.HELP:
             unknown = str(ticket.context.get("unknown") or "")
             await reporter.post(help_text(self.settings.command, unknown))
             await self._finish(ticket, TicketState.SUCCEEDED, "neutral", None)
             return
-        if ticket.kind in ("retry", "rerequest"):
+        if ticket.kind in (TicketKind.RETRY, TicketKind.RERUN):
             resolved = await self._resolve_retry(ticket, reporter)
             if resolved is None:
                 return

@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_BODY = 20000
+ASK_PREAMBLE = (
+    "Answer the question below about this repository. Do not change any file: "
+    "the workspace is read-only. Your final answer is posted as a comment.\n"
+)
 MAX_COMMENT = 4000
 MAX_PROMPT = 60000
 
@@ -61,6 +65,7 @@ def build_prompt(
     repo_instructions: str = "",
     test_command: str = "",
     protected: Sequence[str] = (),
+    ask: bool = False,
 ) -> str:
     """The full prompt: request first, then the issue and its thread as context, then rules.
 
@@ -119,7 +124,31 @@ def build_prompt(
             + ", ".join(f"`{p}`" for p in protected[:50]),
         ]
     parts += ["", RULES]
+    if ask:  # an answer only: the workspace is mounted read-only, nothing is pushed
+        parts.insert(0, ASK_PREAMBLE)
     prompt = "\n".join(parts)
     if len(prompt) > MAX_PROMPT:
         prompt = prompt[: MAX_PROMPT - len(RULES) - 20] + "\n[… cut]\n\n" + RULES
     return prompt
+
+
+def ticket_prompt(
+    *, repository: str, title: str, description: str, ticket_type: str, priority: str
+) -> str:
+    """The agent's prompt for a ticket that has no GitHub issue behind it."""
+    body = description.strip()
+    if len(body) > MAX_BODY:
+        body = body[:MAX_BODY] + "\n[… cut]"
+    return "\n".join(
+        [
+            f"Work on this {ticket_type} ticket (priority: {priority}) "
+            f"in the repository {repository}.",
+            "",
+            f"Title: {' '.join(title.split())}",
+            "",
+            "Description:",
+            body or "(empty)",
+            "",
+            RULES,
+        ]
+    )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from ..models import Ticket, TicketState
+from ..models import Ticket, TicketKind, TicketState
 
 COLUMNS = (
     "id, delivery_id, event, kind, repository, clone_url, installation_id, number, "
@@ -54,7 +54,7 @@ def ticket_from_row(row: Sequence[Any]) -> Ticket:
         id=int(id_),
         delivery_id=delivery_id,
         event=event,
-        kind=kind,
+        kind=TicketKind(kind),
         repository=repository,
         clone_url=clone_url,
         installation_id=installation_id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadError
-from ..models import Delivery, Trigger
+from ..models import Delivery, TicketKind, Trigger
 from ..webhook.parse import field, optional
 from .commands import Command, parse_command
 
@@ -78,7 +78,7 @@ def _issues(delivery: Delivery, rules: RuleSettings) -> Decision:
         return Ignore("the issue is closed")
     repository, clone_url, installation_id = _repository(payload)
     return Trigger(
-        kind="label",
+        kind=TicketKind.LABEL,
         repository=repository,
         clone_url=clone_url,
         installation_id=installation_id,
@@ -92,12 +92,12 @@ def _issues(delivery: Delivery, rules: RuleSettings) -> Decision:
 
 # A command's name → the Trigger kind the worker acts on.
 _COMMAND_KINDS = {
-    "run": "command",
-    "fresh": "command",
-    "ask": "ask",
-    "retry": "retry",
-    "cancel": "cancel",
-    "help": "help",
+    "run": TicketKind.COMMAND,
+    "fresh": TicketKind.COMMAND,
+    "ask": TicketKind.ASK,
+    "retry": TicketKind.RETRY,
+    "cancel": TicketKind.CANCEL,
+    "help": TicketKind.HELP,
 }
 
 
@@ -227,12 +227,12 @@ def _review(delivery: Delivery, rules: RuleSettings) -> Decision:
 def _check_run(delivery: Delivery, rules: RuleSettings) -> Decision:
     payload = delivery.payload
     if delivery.action == "rerequested":
-        kind = "rerequest"
+        kind = TicketKind.RERUN
     elif delivery.action == "requested_action":
         identifier = optional(payload, "requested_action", "identifier")
         if identifier != "cancel":
             return Ignore(f"check run action {identifier!r} is not handled")
-        kind = "cancel"
+        kind = TicketKind.CANCEL
     else:
         return Ignore(f"check_run.{delivery.action} is not handled")
     check_run = field(payload, "check_run", kind=dict)

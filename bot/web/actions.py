@@ -17,7 +17,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from ..models import Ticket, TicketState, Trigger
+from ..models import Ticket, TicketKind, TicketState, Trigger
 from ..store.base import TicketStore
 
 log = logging.getLogger("bot.web")
@@ -40,7 +40,7 @@ def workers_of(request: Request) -> Workers | None:
     return worker
 
 
-def _follow_up(ticket: Ticket, kind: str, context: dict[str, object]) -> Trigger:
+def _follow_up(ticket: Ticket, kind: TicketKind, context: dict[str, object]) -> Trigger:
     """A control or retry trigger on the same issue as `ticket`, asked by the operator."""
     return Trigger(
         kind=kind,
@@ -76,7 +76,7 @@ async def cancel(store: TicketStore, workers: Workers | None, ticket_id: int) ->
         return "already-final"
     if ticket.state is TicketState.RUNNING:  # claimed between the two reads
         return await cancel(store, workers, ticket_id)
-    trigger = _follow_up(ticket, "cancel", {"target": ticket.id, "source": OPERATOR})
+    trigger = _follow_up(ticket, TicketKind.CANCEL, {"target": ticket.id, "source": OPERATOR})
     delivery = f"dashboard-cancel-{ticket.id}-{uuid.uuid4().hex}"
     cancel_id, _ = await asyncio.to_thread(store.add, delivery, OPERATOR, trigger)
     if workers is not None:
@@ -87,7 +87,7 @@ async def cancel(store: TicketStore, workers: Workers | None, ticket_id: int) ->
 
 async def retry(store: TicketStore, workers: Workers | None, ticket: Ticket) -> int:
     """Queue a `retry` of `ticket` (as `/opencode retry` would); returns the new ticket's id."""
-    trigger = _follow_up(ticket, "retry", {"retry_of": ticket.id, "source": OPERATOR})
+    trigger = _follow_up(ticket, TicketKind.RETRY, {"retry_of": ticket.id, "source": OPERATOR})
     delivery = f"dashboard-retry-{ticket.id}-{uuid.uuid4().hex}"
     retry_id, _ = await asyncio.to_thread(store.add, delivery, OPERATOR, trigger)
     if workers is not None:
@@ -113,7 +113,7 @@ async def queue_issue(
     `delivery_id`, or a bare request joining one already waiting, is not new.
     """
     trigger = Trigger(
-        kind="command" if instructions.strip() else "label",
+        kind=TicketKind.COMMAND if instructions.strip() else TicketKind.LABEL,
         repository=repository,
         clone_url=clone_url,
         installation_id=None,

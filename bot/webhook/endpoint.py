@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from ..config import MAX_WEBHOOK_BYTES
 from ..errors import BodyTooLarge, BotError, PayloadError, SignatureError, StoreError
 from ..metrics import Metrics
-from ..models import Trigger
+from ..models import TicketKind, Trigger
 from ..store.base import TicketStore
 from ..triggers.rules import Ignore, RuleSettings, decide
 from . import parse as parsing
@@ -147,7 +147,7 @@ class WebhookEndpoint:
             source = await asyncio.to_thread(self.store.get, int(external))
         if source is None or source.repository.lower() != trigger.repository.lower():
             return Ignore("the check run has no ticket of ours")
-        key = "target" if trigger.kind == "cancel" else "retry_of"
+        key = "target" if trigger.kind == TicketKind.CANCEL else "retry_of"
         return replace(
             trigger,
             number=source.number,

@@ -1,6 +1,6 @@
 from bot.github import render
 from bot.models import Conclusion, Usage
-from bot.runner.prompt import RULES, ThreadComment, build_prompt
+from bot.runner.prompt import RULES, ThreadComment, build_prompt, ticket_prompt
 
 
 def test_prompt_holds_the_issue_thread_and_rules() -> None:
@@ -81,3 +81,34 @@ def test_commit_message_names_the_issue() -> None:
     message = render.commit_message(12, "Fix   spelling")
     assert message.splitlines()[0] == "Auto-Code: Fix spelling"
     assert "#12" in message
+
+
+def test_an_ask_is_told_to_answer_and_change_nothing() -> None:
+    asked = build_prompt(
+        repository="o/r", number=3, title="Why?", body="How does X work?", ask=True
+    )
+    assert asked.startswith("Answer the question below about this repository.")
+    assert "read-only" in asked and asked.endswith(RULES)
+    plain = build_prompt(repository="o/r", number=3, title="Why?", body="How does X work?")
+    assert "Answer the question" not in plain
+
+
+def test_the_python_apis_ticket_prompt_holds_the_ticket_and_the_rules() -> None:
+    prompt = ticket_prompt(
+        repository="o/r",
+        title="  Add   a discount  ",
+        description="Customers get 10% off.",
+        ticket_type="feature",
+        priority="high",
+    )
+    assert prompt.startswith("Work on this feature ticket (priority: high) in the repository o/r.")
+    assert "Title: Add a discount" in prompt and "Customers get 10% off." in prompt
+    assert prompt.endswith(RULES)
+    empty = ticket_prompt(
+        repository="o/r", title="T", description=" ", ticket_type="bug", priority="low"
+    )
+    assert "Description:\n(empty)" in empty
+    long = ticket_prompt(
+        repository="o/r", title="T", description="x" * 30_000, ticket_type="bug", priority="low"
+    )
+    assert "[… cut]" in long and len(long) < 30_000
