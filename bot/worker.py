@@ -15,9 +15,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import Settings
 from .errors import BotError, DockerUnavailable, GitHubError
@@ -39,6 +39,16 @@ log = logging.getLogger("bot.worker")
 ANNOUNCE_EVERY = 2.0  # seconds between looks for tickets waiting behind a run
 SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
 SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
+
+
+class Job(NamedTuple):
+    """A claimed ticket with what its handler needs."""
+
+    ticket: Ticket
+    gh: RepoClient
+    reporter: Reporter
+    asker: Asker
+    cancel: asyncio.Event
 
 
 class Worker:
@@ -73,6 +83,16 @@ class Worker:
         # names the database on container labels, never revealing its URL
         self.store_key = store_key(settings.database_url)
         self.docker_ok = True
+        # the one dispatch table: what each kind of ticket does once it is claimed
+        self._handlers: dict[TicketKind, Callable[[Job], Awaitable[None]]] = {
+            TicketKind.LABEL: self._run,
+            TicketKind.COMMAND: self._run,
+            TicketKind.ASK: self._run,
+            TicketKind.RETRY: self._retry,
+            TicketKind.RERUN: self._retry,
+            TicketKind.CANCEL: self._cancel_runs,
+            TicketKind.HELP: self._help,
+        }
 
     # -- the loop ------------------------------------------------------------
     def wake(self) -> None:
@@ -294,26 +314,33 @@ class Worker:
             await self._finish(ticket, TicketState.FAILED, "failure", exc.message)
             log.error("no installation token", extra={"ticket": ticket.id, "error": exc.message})
             return
-        reporter = Reporter(gh, ticket)
         asker = await self._asker(gh, ticket)
-        if ticket.kind == TicketKind.CANCEL:
-            await self._cancel_runs(ticket, gh, reporter, asker)
-            return
-        decision = authorize(asker)
-        if not decision.allowed:
-            await self._reject(ticket, reporter, asker, decision)
-            return
-        if ticket.kind == TicketKind.HELP:
-            unknown = str(ticket.context.get("unknown") or "")
-            await reporter.post(help_text(self.settings.command, unknown))
-            await self._finish(ticket, TicketState.SUCCEEDED, "neutral", None)
-            return
-        if ticket.kind in (TicketKind.RETRY, TicketKind.RERUN):
-            resolved = await self._resolve_retry(ticket, reporter)
-            if resolved is None:
+        job = Job(ticket, gh, Reporter(gh, ticket), asker, cancel)
+        if ticket.kind != TicketKind.CANCEL:  # cancel decides with the runs it would stop
+            decision = authorize(asker)
+            if not decision.allowed:
+                await self._reject(ticket, job.reporter, asker, decision)
                 return
-            ticket = resolved
-            reporter = Reporter(gh, ticket)
+        handler = self._handlers.get(ticket.kind)
+        if handler is None:
+            raise BotError(f"a worker cannot run a ticket of kind {ticket.kind!r}")
+        await handler(job)
+
+    async def _help(self, job: Job) -> None:
+        """`/opencode help`: the command list (also for an unknown sub-command)."""
+        unknown = str(job.ticket.context.get("unknown") or "")
+        await job.reporter.post(help_text(self.settings.command, unknown))
+        await self._finish(job.ticket, TicketState.SUCCEEDED, "neutral", None)
+
+    async def _retry(self, job: Job) -> None:
+        """`retry` and Re-run: the run of a copy of the ticket it repeats, if there is one."""
+        resolved = await self._resolve_retry(job.ticket, job.reporter)
+        if resolved is not None:
+            await self._run(job._replace(ticket=resolved, reporter=Reporter(job.gh, resolved)))
+
+    async def _run(self, job: Job) -> None:
+        """A work ticket: 👀, then one Run of it to its concluded check run."""
+        ticket, gh, reporter, asker, cancel = job
         await reporter.acknowledge()
         asked = await asyncio.to_thread(self.store.cancel_requests, [ticket.id])
         if ticket.id in asked:  # cancelled while it waited
@@ -376,10 +403,9 @@ class Worker:
             key=lambda t: t.id,
         )
 
-    async def _cancel_runs(
-        self, ticket: Ticket, gh: RepoClient, reporter: Reporter, asker: Asker
-    ) -> None:
+    async def _cancel_runs(self, job: Job) -> None:
         """`cancel` (a comment, or the check run's button): stop the runs of that issue."""
+        ticket, gh, reporter, asker, _ = job
         target = ticket.context.get("target")
         if isinstance(target, int):
             one = await asyncio.to_thread(self.store.get, target)
