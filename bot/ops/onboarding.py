@@ -153,7 +153,7 @@ class Onboarding:
                 return self.missing
             self.settings = settings
             self.missing = await asyncio.to_thread(missing, settings, runs_agents=self.runs_agents)
-            busy = self.preparing() if self.preparing is not None else ""
+            busy = self.preparing() if self.preparing and not self.missing else ""
             if busy:
                 self.missing = [Missing("agent image", busy, "wait: the bot starts by itself")]
             if self.missing:

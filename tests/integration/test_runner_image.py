@@ -24,7 +24,7 @@ import yaml
 from bot.config import Settings
 from bot.github.client import GitHubApp, RepoClient
 from bot.github.reporter import Reporter
-from bot.models import Ticket, TicketState
+from bot.models import Ticket, TicketKind, TicketState
 from bot.policy.authz import Asker
 from bot.repo_settings import HostLimits, Invalid, RepoSettings, parse
 from bot.run import Deps, Run
@@ -109,7 +109,7 @@ def a_run(runner: DockerRunner, settings: Settings, repo: RepoSettings) -> Run:
         id=TICKET_ID,
         delivery_id="test-runner-image",
         event="issues",
-        kind="run",
+        kind=TicketKind.COMMAND,
         repository="octo/greeter",
         clone_url="https://github.invalid/octo/greeter.git",
         installation_id=None,
