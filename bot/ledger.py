@@ -11,6 +11,7 @@ everything a ticket *is* goes through here.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,8 +29,6 @@ class Ledger:
         events: TicketEvents | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        import time
-
         self.store = store
         self.events = events or TicketEvents()
         self.clock = clock or time.time
