@@ -144,8 +144,8 @@ def relay_figures(proxy_url: str, capability: str, requests: int) -> None:
     """
     import asyncio
 
-    from bot.runner.docker import ContainerSpec, DockerRunner, container_user
-    from bot.runner.egress import RELAY_HOST, RELAY_PORT
+    from bot.runner.docker import DockerRunner, container_user
+    from bot.runner.spec import RELAY_HOST, RELAY_PORT, ContainerSpec
 
     runner = DockerRunner(os.environ.get("DOCKER_HOST", ""))
     image = os.environ.get("AUTOCODE_TEST_RUNNER_IMAGE", "autocode-runner:latest")

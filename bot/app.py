@@ -20,12 +20,12 @@ from .hooks import TicketEvents
 from .llm.host import serving as serving_llm
 from .metrics import Metrics
 from .notify import Notifier, Publisher
+from .pipeline.worker import Worker
 from .runner.docker import DockerRunner
 from .store import TicketStore, open_store
 from .triggers.rules import RuleSettings
 from .web import web_routes
 from .webhook.endpoint import WebhookEndpoint
-from .worker import Worker
 
 log = logging.getLogger("bot.app")
 
@@ -42,6 +42,7 @@ def build_events(
 def build_worker(
     settings: Settings,
     store: TicketStore,
+    runner: DockerRunner,
     *,
     metrics: Metrics | None = None,
     events: TicketEvents | None = None,
@@ -53,7 +54,6 @@ def build_worker(
         client_id=settings.client_id,
         event_hooks=metrics.github_hooks() if metrics is not None else None,
     )
-    runner = DockerRunner(settings.docker_host)
     if metrics is not None:
         metrics.watch_containers(lambda: runner.active)
     return Worker(settings, store, github, runner, events=events)
@@ -67,8 +67,10 @@ def build_app(
     store = store or open_store(settings)
     metrics = Metrics(store)
     notifier, events = build_events(settings, store, metrics)
-    worker = build_worker(settings, store, metrics=metrics, events=events) if workers else None
-    runner = worker.runner if worker else DockerRunner(settings.docker_host)
+    runner = DockerRunner(settings.docker_host)
+    worker = (
+        build_worker(settings, store, runner, metrics=metrics, events=events) if workers else None
+    )
 
     def on_ticket(_ticket_id: int) -> None:
         """A new ticket: a worker may claim it, and its ticket.queued row is due."""
@@ -108,10 +110,11 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         llm = contextlib.AsyncExitStack()  # the LLM proxy: up before the runs, down after them
+        task = None
         if worker is not None:
-            proxy = await llm.enter_async_context(serving_llm(settings, worker.runner))
+            proxy = await llm.enter_async_context(serving_llm(settings, runner))
             app.state.llm_proxy = proxy
-        task = asyncio.create_task(worker.run_forever(stop)) if worker else None
+            task = asyncio.create_task(worker.run_forever(stop, llm=proxy))
         stop_notifying = asyncio.Event()  # after the worker: its last runs' events go out too
         notifying = asyncio.create_task(notifier.run_forever(stop_notifying)) if notifier else None
         app.state.worker = worker

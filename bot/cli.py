@@ -144,6 +144,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .app import build_events, build_worker
     from .llm.host import serving as serving_llm
     from .metrics import Metrics
+    from .runner.docker import DockerRunner
     from .store import open_store
 
     settings = _settings(args)
@@ -154,7 +155,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     store = open_store(settings)
     metrics = Metrics(store)
     notifier, events = build_events(settings, store, metrics)
-    worker = build_worker(settings, store, metrics=metrics, events=events)
+    runner = DockerRunner(settings.docker_host)
+    worker = build_worker(settings, store, runner, metrics=metrics, events=events)
     if args.metrics_port:
         from prometheus_client import start_http_server
 
@@ -168,8 +170,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         stop_notifying = asyncio.Event()
         notifying = asyncio.create_task(notifier.run_forever(stop_notifying)) if notifier else None
-        async with serving_llm(settings, worker.runner):  # provider keys stay in this process
-            await worker.run_forever(stop)
+        async with serving_llm(settings, runner) as llm:  # keys stay in this process
+            await worker.run_forever(stop, llm=llm)
         stop_notifying.set()  # after the runs: their ticket.finished rows go out too
         if notifying is not None and (await asyncio.wait({notifying}, timeout=15))[1]:
             notifying.cancel()

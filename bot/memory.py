@@ -222,3 +222,8 @@ class SessionStore:
             return path.stat().st_mtime
         except OSError:
             return 0.0
+
+
+def session_store(workdir: str, owner: tuple[int, int]) -> SessionStore:
+    """This host's agent sessions: beside the clones, owned by the agent's user."""
+    return SessionStore(Path(workdir).resolve() / "sessions", *owner)

@@ -6,18 +6,19 @@
         repository_url="https://github.com/owner/name", github_token="ghp_…",
     )
 
-It runs the ticket through the bot's own pieces: the repository is cloned
-and pushed on the host by `Workspace` with the given token (in git's
-environment only), the agent runs in the same locked-down container the bot
-builds (`Run.container_spec`, `DockerRunner`), its events are read by the
-same `Transcript`, and the pull request is opened through the same
-`RepoClient`. The token never enters the container. There is no issue and
-no ticket store: nothing waits in a queue, the caller awaits the run.
+It runs the ticket through the bot's own pipeline (`pipeline.run.Run`),
+the one the worker runs issues through: the repository is cloned and pushed
+on the host with the given token (in git's environment only), its
+`.github/autocode.yml` is honoured (setup, tests, protected paths,
+budgets), the agent runs in the same locked-down container, and the pull
+request is opened through the same `RepoClient`. The token never enters the
+container. What differs is filled in by `standalone`: the token instead of
+the App, an in-memory ledger instead of the ticket store, and no issue to
+comment on. Nothing waits in a queue: the caller awaits the run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -26,32 +27,20 @@ import time
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from githubkit import GitHub, TokenAuthStrategy
-
 from .config import Settings, load_environ
-from .errors import BotError, GitHubError
-from .github.client import (
-    RETRY,
-    TIMEOUT,
-    AccessToken,
-    GitHubApp,
-    RepoClient,
-    call,
-    noreply_domain,
-)
-from .github.render import duration, money
-from .github.reporter import Reporter
-from .models import RunResult, Ticket, TicketKind, TicketState, Usage
+from .errors import BotError
+from .github.client import AccessToken
+from .github.render import Outcome
+from .models import Conclusion, Ticket, TicketKind, TicketState, Usage
+from .pipeline.run import Run
+from .pipeline.state import CancelSignal, Deps, Placement
 from .policy.authz import Asker
-from .run import Deps, Run
-from .runner.docker import ContainerSpec, DockerRunner, container_user
-from .runner.events import Transcript
-from .runner.prompt import ticket_prompt
-from .store.base import TicketStore
-from .workspace import Author, Workspace
+from .runner.docker import DockerRunner, container_user
+from .standalone import LogLines, Quiet, Receipt, TokenApp
+from .workspace import Workspace
 
 log = logging.getLogger("bot.service")
 
@@ -91,31 +80,6 @@ def parse_repository(repository_url: str, github_url: str) -> tuple[str, str]:
     return full_name, f"{parts.scheme}://{parts.netloc}/{full_name}.git"
 
 
-def pr_body(
-    *,
-    ticket_type: str,
-    priority: str,
-    files: list[str],
-    usage: Usage,
-    seconds: float,
-    answer: str,
-) -> str:
-    lines = [
-        f"A {ticket_type} ticket (priority: {priority}), "
-        "written by the OpenCode agent run by **Auto-Code**.",
-        "",
-    ]
-    if answer.strip():
-        lines += ["### Summary from the agent", "", answer.strip()[-6000:], ""]
-    if files:
-        lines += ["### Changed files", *(f"- `{path}`" for path in files[:50]), ""]
-    lines.append(
-        f"{usage.input:,} input + {usage.output:,} output tokens · "
-        f"{money(usage.cost)} · {duration(seconds)}"
-    )
-    return "\n".join(lines)
-
-
 def _result(
     *,
     success: bool,
@@ -148,10 +112,6 @@ def _result(
         "seconds": round(seconds, 3),
         "error": error,
     }
-
-
-async def _nobody_waits(ticket: Ticket, gh: RepoClient) -> None:
-    """No ticket queues behind a service run: there is no queue."""
 
 
 class OpenCodeService:
@@ -226,94 +186,30 @@ class OpenCodeService:
         started: float,
     ) -> dict[str, Any]:
         settings = self.settings
-        access = AccessToken(token, float("inf"), repository)
-        gh = RepoClient(settings.github_api_url, repository, access)
-        base = await gh.default_branch()
-        branch = f"autocode/{branch_slug(title)}"
-        existing = await gh.branch_sha(branch) is not None
-        ticket = self._ticket(repository, clone_url, title, description)
-        workspace = Workspace(
-            Path(settings.workdir).resolve() / f"service-{uuid.uuid4().hex[:12]}", clone_url
+        app = TokenApp(settings.github_api_url, AccessToken(token, float("inf"), repository))
+        gh = await app.repo(repository)
+        ticket = self._ticket(repository, clone_url, title, description, kind, level)
+        receipt = Receipt()
+        folder = Path(settings.workdir).resolve() / f"service-{uuid.uuid4().hex[:12]}"
+        deps = Deps(
+            settings=settings,
+            ledger=receipt,
+            log=LogLines(repository),
+            app=app,
+            containers=self.runner,
+            sessions=None,  # every call is a new conversation
+            placement=Placement(container_user(), self.worker_id, STORE_LABEL),
+            workspace=lambda _root, url: Workspace(folder, url),
         )
-        try:
-            await asyncio.to_thread(workspace.clone, token, base, branch, existing)
-            uid, _, gid = container_user().partition(":")
-            await asyncio.to_thread(workspace.hand_to_agent, int(uid), int(gid))
-            prompt = ticket_prompt(
-                repository=repository,
-                title=title,
-                description=description,
-                ticket_type=kind,
-                priority=level,
-            )
-            spec = self._container_spec(ticket, gh, workspace, prompt)
-            result = await self._agent(spec, repository)
-            usage = result.usage
-            seconds = time.monotonic() - started
+        asker = Asker(ticket.requested_by, "admin", operator=True)  # the token's owner asks
+        run = Run(deps, ticket, gh, Quiet(repository), CancelSignal(), asker)
+        await run.execute()
+        return result_of(receipt, run.report.outcome, time.monotonic() - started)
 
-            def failed(reason: str) -> dict[str, Any]:
-                log.warning(
-                    "service ticket failed", extra={"repository": repository, "error": reason}
-                )
-                return _result(
-                    success=False,
-                    output=result.final_text or reason,
-                    usage=usage,
-                    seconds=seconds,
-                    error=reason,
-                )
-
-            if result.timed_out:
-                return failed(
-                    f"the agent went silent for {settings.idle_timeout}s"
-                    if result.idle
-                    else f"the run took longer than {settings.run_timeout}s"
-                )
-            if result.exit_code != 0 or result.error:
-                return failed(result.error or f"the agent exited with code {result.exit_code}")
-            files = await asyncio.to_thread(workspace.changes)
-            if not files:
-                return failed("the agent made no changes")
-            author = await self._author(token)
-            message = (
-                f"Auto-Code: {title}"[:72]
-                + f"\n\nA {kind} ticket (priority: {level}), written by the OpenCode agent.\n"
-            )
-            await asyncio.to_thread(workspace.commit, message, author)
-            await asyncio.to_thread(workspace.push, token, branch)
-            body = pr_body(
-                ticket_type=kind,
-                priority=level,
-                files=files,
-                usage=usage,
-                seconds=time.monotonic() - started,
-                answer=result.final_text,
-            )
-            found = await gh.find_pull(branch)
-            if found is None:
-                number, url = await gh.create_pull(title=title, head=branch, base=base, body=body)
-            else:
-                number, url = found
-                await gh.update_pull(number, body=body)
-            log.info(
-                "service ticket finished",
-                extra={"repository": repository, "branch": branch, "pull_request": number},
-            )
-            return _result(
-                success=True,
-                output=result.final_text,
-                branch=branch,
-                pull_request_url=url,
-                pull_request_number=number,
-                files=files,
-                usage=usage,
-                seconds=time.monotonic() - started,
-            )
-        finally:
-            await asyncio.to_thread(workspace.remove)
-
-    def _ticket(self, repository: str, clone_url: str, title: str, description: str) -> Ticket:
-        """The run's ticket as the container spec sees it (id 0: it is in no store)."""
+    def _ticket(
+        self, repository: str, clone_url: str, title: str, description: str, kind: str, level: str
+    ) -> Ticket:
+        """The call's ticket (id 0: it is in no store) on its own branch `autocode/<slug>`."""
         return Ticket(
             id=0,
             delivery_id=f"service-{uuid.uuid4().hex}",
@@ -328,87 +224,51 @@ class OpenCodeService:
             body=description,
             requested_by="service",
             instructions="",
-            context={"source": "service"},
+            context={
+                "source": "service",
+                "branch": f"autocode/{branch_slug(title)}",
+                "ticket_type": kind,
+                "priority": level,
+            },
             state=TicketState.RUNNING,
             created_at=time.time(),
         )
 
-    def _container_spec(
-        self, ticket: Ticket, gh: RepoClient, workspace: Workspace, prompt: str
-    ) -> ContainerSpec:
-        """The bot's own container spec, built by `Run.container_spec`.
 
-        That method reads only the settings, the ticket and the worker/store
-        labels; the App client and the store a Run normally carries are never
-        touched by it, so none is made here (there is no App and no store).
-        """
-        deps = Deps(
-            settings=self.settings,
-            store=cast(TicketStore, None),
-            github=cast(GitHubApp, None),
-            runner=self.runner,
-            clock=time.time,
-            announce=_nobody_waits,
-            cancelled_by=lambda _ticket_id: None,
-            worker_id=self.worker_id,
-            store_key=STORE_LABEL,
+def result_of(receipt: Receipt, outcome: Outcome | None, seconds: float) -> dict[str, Any]:
+    """The call's answer from how its run ended: a pull request, or why there is none."""
+    usage = receipt.usage
+    if outcome is not None and outcome.conclusion is Conclusion.SUCCESS and receipt.pr_url:
+        log.info("service ticket finished", extra={"branch": receipt.branch,
+                                                   "pull_request": receipt.pr_number})  # fmt: skip
+        return _result(
+            success=True,
+            output=outcome.answer,
+            branch=receipt.branch,
+            pull_request_url=receipt.pr_url,
+            pull_request_number=receipt.pr_number,
+            files=receipt.files,
+            usage=usage,
+            seconds=seconds,
         )
-        asker = Asker(ticket.requested_by, "admin", operator=True)  # the token's owner asks
-        run = Run(deps, ticket, gh, Reporter(gh, ticket), asyncio.Event(), asker)
-        return run.container_spec(workspace, prompt)
-
-    async def _agent(self, spec: ContainerSpec, repository: str) -> RunResult:
-        transcript = Transcript()
-
-        def on_line(line: str) -> None:
-            event = transcript.feed(line)
-            if event is not None and event.kind in ("tool", "text", "error"):
-                log.info(
-                    "agent step",
-                    extra={"repository": repository, "kind": event.kind, "step": event.describe()},
-                )
-
-        exit_ = await self.runner.run(spec, on_line, asyncio.Event())
-        errors = transcript.errors
-        return RunResult(
-            exit_code=exit_.exit_code,
-            timed_out=exit_.timed_out,
-            idle=exit_.idle,
-            final_text=transcript.final_text,
-            error=errors[-1] if errors else "",
-            files_touched=transcript.files,
-            usage=transcript.usage,
-            output_tail=list(transcript.tail),
-            last_step=transcript.last_step,
-            seconds=exit_.seconds,
-        )
-
-    async def _author(self, token: str) -> Author:
-        """The token's user (GET /user) as the commit author, or a generic identity.
-
-        An installation token has no user (GitHub answers 403): its commits
-        are signed `Auto-Code` with a noreply address.
-        """
-        client = GitHub(
-            TokenAuthStrategy(token),
-            base_url=self.settings.github_api_url,
-            auto_retry=RETRY,
-            timeout=TIMEOUT,
-            http_cache=False,
-        )
-        rest: Any = client.rest
-        domain = noreply_domain(self.settings.github_api_url)
-        try:
-            response = await call(rest.users.async_get_authenticated)
-            user = response.json()
-        except GitHubError as exc:
-            log.info("no user behind the token; generic author", extra={"reason": exc.message})
-            return Author("Auto-Code", f"autocode@{domain}")
-        if not isinstance(user, dict) or not user.get("login"):
-            return Author("Auto-Code", f"autocode@{domain}")
-        login = str(user["login"])
-        email = user.get("email")
-        if not isinstance(email, str) or not email:
-            email = f"{user.get('id', 0)}+{login}@{domain}"
-        name = str(user.get("name") or login)
-        return Author(name, email)
+    if outcome is None:
+        error = receipt.error or "the run ended without an outcome"
+    elif outcome.conclusion is Conclusion.NEUTRAL or not outcome.reason:
+        error = outcome.headline
+    else:
+        error = outcome.reason
+    if outcome is not None and outcome.pr_url:  # pushed, but the tests still fail
+        error = f"{outcome.headline}: {outcome.reason}" if outcome.reason else outcome.headline
+    log.warning("service ticket failed", extra={"error": error})
+    answer = outcome.answer if outcome is not None else ""
+    return _result(
+        success=False,
+        output=answer or error,
+        branch=receipt.branch if receipt.pr_url else None,
+        pull_request_url=receipt.pr_url,
+        pull_request_number=receipt.pr_number,
+        files=receipt.files,
+        usage=usage,
+        seconds=seconds,
+        error=error,
+    )

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.run import agent_config
+from bot.pipeline.spec import agent_config
 from tests.fakes.llm import ScriptedLLM, Step, error, text, tool
 
 MODEL = "fake/scripted"

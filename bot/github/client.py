@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,6 +21,9 @@ from githubkit.exception import GitHubException, RateLimitExceeded, RequestError
 from githubkit.typing import RetryOption
 
 from ..errors import GitHubError
+
+if TYPE_CHECKING:
+    from ..pipeline.ports import Repository
 
 log = logging.getLogger("bot.github")
 
@@ -267,7 +270,7 @@ class GitHubApp:
         data = found.json()
         return isinstance(data, dict) and data.get("state") == "active"
 
-    async def identity(self, repo: RepoClient) -> Identity:
+    async def identity(self, repo: Repository) -> Identity:
         """The `<slug>[bot]` account the App commits as.
 
         The App's own record needs the JWT; the bot user's id (for its noreply

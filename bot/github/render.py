@@ -246,13 +246,25 @@ def progress_output(
     return {"title": label, "summary": text}
 
 
-def pr_body(number: int, outcome: Outcome, answer: str) -> str:
-    lines = [
+def pr_intro(number: int) -> list[str]:
+    """The opening of an issue's pull request."""
+    return [
         f"Closes #{number}",
         "",
         f"This pull request was written by the OpenCode agent run by **{CHECK_NAME}**.",
-        "",
     ]
+
+
+def ticket_intro(ticket_type: str, priority: str) -> list[str]:
+    """The opening of a Python API ticket's pull request (no issue behind it)."""
+    return [
+        f"A {ticket_type} ticket (priority: {priority}), "
+        f"written by the OpenCode agent run by **{CHECK_NAME}**."
+    ]
+
+
+def pr_body(intro: Sequence[str], outcome: Outcome, answer: str) -> str:
+    lines = [*intro, ""]
     if outcome.tests:
         final = outcome.tests[-1]
         verdict = summary(outcome.tests, outcome.max_attempts)
@@ -291,6 +303,15 @@ def not_allowed_comment(user: str) -> str:
         f"@{user} {CHECK_NAME} runs here only for the people and teams that "
         "`.github/autocode.yml` lists in `allowed_users` / `allowed_teams`. "
         "Ask one of them to add the label or the command."
+    )
+
+
+def ticket_commit_message(title: str, ticket_type: str, priority: str) -> str:
+    """A Python API ticket's commit: its title, and what kind of ticket it was."""
+    subject = f"Auto-Code: {' '.join(title.split())}"[:72]
+    return (
+        f"{subject}\n\nA {ticket_type} ticket (priority: {priority}), "
+        "written by the OpenCode agent.\n"
     )
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GitHubError
 from ..models import Ticket
 from . import render
-from .client import RepoClient
+
+if TYPE_CHECKING:
+    from ..pipeline.ports import Repository
 
 log = logging.getLogger("bot.reporter")
 
@@ -30,7 +32,7 @@ def iso(ts: float) -> str:
 class Reporter:
     """One ticket's voice on GitHub."""
 
-    def __init__(self, gh: RepoClient, ticket: Ticket) -> None:
+    def __init__(self, gh: Repository, ticket: Ticket) -> None:
         self.gh = gh
         self.ticket = ticket
         context = ticket.context

@@ -203,9 +203,8 @@ async def _start(proxy: LLMProxy, settings: Settings, runner: DockerRunner) -> N
 
 @contextlib.asynccontextmanager
 async def serving(settings: Settings, runner: DockerRunner) -> AsyncIterator[LLMProxy]:
-    """Serve the proxy for the runs of `runner` while the block runs."""
+    """Serve the proxy while the block runs; the caller hands it to its runs."""
     proxy = LLMProxy(port=settings.llm_proxy_port, public_url=settings.llm_proxy_url)
-    runner.llm_proxy = proxy
     starting = asyncio.create_task(_start(proxy, settings, runner), name="llm-proxy-start")
     try:
         yield proxy
@@ -217,7 +216,6 @@ async def serving(settings: Settings, runner: DockerRunner) -> AsyncIterator[LLM
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(runner.egress.remove_relay, relay_target(proxy))
         await proxy.stop()
-        runner.llm_proxy = None
 
 
 def require_started(proxy: LLMProxy) -> None:

@@ -1,7 +1,8 @@
 """Where a run works: which branch, from which commit, cloned from where (pure).
 
-An issue gets the bot's own branch `autocode/issue-N`, from the default
-branch, or from where that branch already is (a follow-up). A pull request
+An issue gets the bot's own branch `autocode/issue-N` (a Python API
+ticket, the branch it names), from the default branch, or from where that
+branch already is (a follow-up). A pull request
 is worked on in its own branch — only when that branch lives in this
 repository, since the App may push nowhere else; an `ask` (nothing pushed)
 may read a fork's head from the fork itself on the same host. A closed pull
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..github import render
+from ..models import Ticket, TicketKind
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,20 @@ def branch_for(number: int) -> str:
     return f"autocode/issue-{number}"
 
 
+def work_branch(ticket: Ticket) -> str:
+    """The bot's branch for a ticket that is not on a pull request."""
+    named = ticket.context.get("branch")
+    if ticket.kind == TicketKind.SERVICE and isinstance(named, str) and named:
+        return named
+    return branch_for(ticket.number)
+
+
 def issue_target(
-    number: int, default_branch: str, branch_sha: str | None, default_sha: str
+    branch: str, default_branch: str, branch_sha: str | None, default_sha: str
 ) -> Target:
-    """The bot's branch for an issue: from where it is, or from the default branch's head."""
+    """The bot's branch: from where it is, or from the default branch's head."""
     return Target(
-        branch=branch_for(number),
+        branch=branch,
         base=default_branch,
         start_sha=branch_sha or default_sha,
         existing=branch_sha is not None,

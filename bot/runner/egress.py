@@ -31,12 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunnerError
+from .spec import AGENT_NETWORK, RELAY_PORT
 
 log = logging.getLogger("bot.runner.egress")
 
-AGENT_NETWORK = "autocode-agents"
-RELAY_HOST = "llm-proxy"  # the name the agent's config uses for the proxy
-RELAY_PORT = 8080
 RELAY_USER = "65534:65534"  # nobody
 INHIBIT = "com.docker.network.bridge.inhibit_ipv4"
 OWNER_LABEL = "autocode.relay.owner"  # hostname:pidns:pid of the bot whose proxy it serves

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from bot.runner.docker import DockerRunner, store_key
-from bot.runner.egress import RELAY_HOST, RELAY_PORT
+from bot.runner.spec import RELAY_HOST, RELAY_PORT
 from bot.store import open_store
 from tests.e2e.conftest import REPO, SECRET, Bot, labeled_payload
 from tests.fakes.llm import ScriptedLLM, hang, text, tool

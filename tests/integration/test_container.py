@@ -7,7 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from bot.runner.docker import ContainerSpec, DockerRunner, Mount, container_user
+from bot.runner.docker import DockerRunner, container_user
+from bot.runner.spec import ContainerSpec, Mount
 from tests.conftest import RUNNER_IMAGE
 
 

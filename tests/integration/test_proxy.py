@@ -33,17 +33,10 @@ from bot.config import Settings
 from bot.errors import SettingsError
 from bot.llm import LLMProxy, Meter, Upstream, plan, prepare, usage_of
 from bot.llm.access import load_jsonc
-from bot.run import agent_config
-from bot.runner.docker import ContainerSpec, DockerRunner, container_user
-from bot.runner.egress import (
-    AGENT_NETWORK,
-    INHIBIT,
-    OWNER_LABEL,
-    RELAY_HOST,
-    RELAY_PORT,
-    relay_name,
-    relay_owner,
-)
+from bot.pipeline.spec import agent_config
+from bot.runner.docker import DockerRunner, container_user
+from bot.runner.egress import INHIBIT, OWNER_LABEL, relay_name, relay_owner
+from bot.runner.spec import AGENT_NETWORK, RELAY_HOST, RELAY_PORT, ContainerSpec
 from tests.conftest import RUNNER_IMAGE
 from tests.fakes.llm import ScriptedLLM, text
 from tests.fakes.server import ServerThread

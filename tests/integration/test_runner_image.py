@@ -3,7 +3,7 @@
 The README's `.github/autocode.yml` example is taken from the README itself,
 validated by the bot's parser on a default host, and its `setup` and `test`
 commands run on a small Python project through the bot's own code path for
-them (`Run._command`, as `Run._setup` and `Run._test` call it), in containers
+them (`pipeline.spec.command_spec`, as `pipeline.commands` uses it), in containers
 of the runner image with the bot's hardening, on the real Docker engine.
 """
 
@@ -13,24 +13,18 @@ import asyncio
 import os
 import re
 import subprocess
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
 
 import pytest
 import yaml
 
 from bot.config import Settings
-from bot.github.client import GitHubApp, RepoClient
-from bot.github.reporter import Reporter
-from bot.models import Ticket, TicketKind, TicketState
-from bot.policy.authz import Asker
+from bot.pipeline.spec import Site, command_spec
 from bot.repo_settings import HostLimits, Invalid, RepoSettings, parse
-from bot.run import Deps, Run
-from bot.runner.docker import ContainerSpec, DockerRunner, container_user
-from bot.service import _nobody_waits
-from bot.store.base import TicketStore
+from bot.runner.docker import DockerRunner, container_user
+from bot.runner.spec import ContainerExit, ContainerSpec
+from bot.testloop import tail
 from bot.workspace import Workspace
 from tests.conftest import RUNNER_IMAGE
 
@@ -88,46 +82,25 @@ def python_project(root: Path) -> Workspace:
     return workspace
 
 
-def a_run(runner: DockerRunner, settings: Settings, repo: RepoSettings) -> Run:
-    """A Run as the bot makes one, with the settings file already read.
+async def run_commands(
+    runner: DockerRunner,
+    settings: Settings,
+    repo: RepoSettings,
+    workspace: Workspace,
+    commands: list[str],
+    role: str,
+) -> tuple[ContainerExit, str]:
+    """Setup or test commands as a run has them carried out (`pipeline.commands.Commands`).
 
-    `_command` reads the settings, the repository settings, the ticket and the
-    runner; like `OpenCodeService._container_spec`, no store and no App client
-    are made for it. There is no GitHub here to show progress on.
+    The container is the bot's own (`pipeline.spec.command_spec`), its output
+    kept and cut the same way; there is no GitHub here to show progress on.
     """
-    deps = Deps(
-        settings=settings,
-        store=cast(TicketStore, None),
-        github=cast(GitHubApp, None),
-        runner=runner,
-        clock=time.time,
-        announce=_nobody_waits,
-        cancelled_by=lambda _ticket_id: None,
-        worker_id="test-runner-image",
-    )
-    ticket = Ticket(
-        id=TICKET_ID,
-        delivery_id="test-runner-image",
-        event="issues",
-        kind=TicketKind.COMMAND,
-        repository="octo/greeter",
-        clone_url="https://github.invalid/octo/greeter.git",
-        installation_id=None,
-        number=1,
-        is_pull_request=False,
-        title="Greet",
-        body="",
-        requested_by="alice",
-        instructions="",
-        context={},
-        state=TicketState.RUNNING,
-        created_at=time.time(),
-    )
-    gh = cast(RepoClient, None)
-    run = Run(deps, ticket, gh, Reporter(gh, ticket), asyncio.Event(), Asker("alice", "write"))
-    run.repo = repo
-    run.progress.dirty = False  # nothing to show: no comment, no check run
-    return run
+    site = Site(workspace.work_tree, workspace.git_dir, TICKET_ID, container_user(),
+                "test-runner-image")  # fmt: skip
+    spec = command_spec(settings, repo, site, commands, role, remaining=float(repo.run_timeout))
+    lines: list[str] = []
+    exit_ = await runner.run(spec, lambda line: lines.append(line[:2000]), asyncio.Event())
+    return exit_, tail("\n".join(lines[-400:]), lines=400, chars=60000)
 
 
 async def test_the_readmes_settings_example_runs_as_written_in_the_default_image(
@@ -140,15 +113,17 @@ async def test_the_readmes_settings_example_runs_as_written_in_the_default_image
     assert repo.setup and repo.test and repo.network == "none"
 
     workspace = python_project(tmp_path / f"ticket-{TICKET_ID}")
-    run = a_run(docker_runner, host, repo)
-
-    setup, setup_output = await run._command(workspace, list(repo.setup), "setup")
+    setup, setup_output = await run_commands(
+        docker_runner, host, repo, workspace, list(repo.setup), "setup"
+    )
     assert (setup.exit_code, setup.timed_out) == (0, False), setup_output
-    kept_out = workspace.exclude_untracked()  # what Run._setup does after a setup that passed
+    kept_out = workspace.exclude_untracked()  # what a run does after a setup that passed
     assert ".venv/" in kept_out, kept_out
     assert (workspace.work_tree / ".venv" / "bin" / "python").exists()
 
-    test, test_output = await run._command(workspace, [repo.test], "test")
+    test, test_output = await run_commands(
+        docker_runner, host, repo, workspace, [repo.test], "test"
+    )
     assert (test.exit_code, test.timed_out) == (0, False), test_output
     assert f"$ {repo.test}" in test_output
     assert re.search(r"^1 passed\b", test_output, flags=re.M), test_output

@@ -1,5 +1,11 @@
 """The dependency order of bot/, read from the source with `ast`.
 
+- Layers, from the inside out: pure decisions and data; adapters (each
+  talks to one outside thing: a database, GitHub, Docker, git, the LLM);
+  the pipeline over its ports; the entry points (intake, web, the Python
+  API, operations); the composition. A module imports only from its own
+  layer or inner ones (imports for type checking only aside).
+
 - Pure modules (decisions, parsing, wording) import only other pure modules,
   the standard library's pure parts and a few parsing libraries: no sockets,
   processes, threads, event loops, databases, files or environment.
@@ -34,6 +40,10 @@ PURE = {
     "bot.testloop",
     "bot.runner.events",
     "bot.runner.prompt",
+    "bot.runner.spec",
+    "bot.pipeline",  # the package's __init__ (a docstring)
+    "bot.pipeline.outcomes",
+    "bot.pipeline.spec",
     "bot.github",  # the package's __init__ (a docstring): importing render runs it
     "bot.github.render",
 }
@@ -131,3 +141,76 @@ def test_only_the_ledger_writes_ticket_state() -> None:
             if owner.split(".")[-1] == "store":  # self.store.update, deps.store.finish, …
                 wrong.append(f"{name}: {owner}.{node.attr}")
     assert not wrong, wrong
+
+
+# Longest prefix wins; a name ending in "=" is that module alone (a package's __init__).
+LAYERS = (
+    (
+        "bot.errors", "bot.models", "bot.config", "bot.policy", "bot.triggers",
+        "bot.webhook.verify", "bot.webhook.parse", "bot.repo_settings", "bot.testloop",
+        "bot.runner.events", "bot.runner.prompt", "bot.runner.spec", "bot.github=",
+        "bot.github.render", "bot.pipeline=", "bot.pipeline.outcomes", "bot.pipeline.spec",
+    ),
+    (
+        "bot.store", "bot.github", "bot.runner", "bot.workspace", "bot.memory", "bot.llm",
+        "bot.ledger", "bot.hooks", "bot.logs", "bot.metrics", "bot.notify",
+    ),
+    ("bot.pipeline",),
+    ("bot.webhook", "bot.web", "bot.service", "bot.standalone", "bot.ops"),
+    ("bot=", "bot.app", "bot.cli", "bot.__main__"),
+)  # fmt: skip
+
+
+def layer_of(name: str) -> int:
+    best, length = -1, -1
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            exact = prefix.endswith("=")
+            prefix = prefix.rstrip("=")
+            hit = name == prefix or (not exact and name.startswith(prefix + "."))
+            if hit and len(prefix) > length:
+                best, length = index, len(prefix)
+    assert best >= 0, f"{name} is in no layer: add it to LAYERS"
+    return best
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """The bot modules `path` imports when it runs (not under `if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(inner) for inner in ast.walk(node))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only or not isinstance(node, ast.ImportFrom | ast.Import):
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+            continue
+        base = package[: len(package) - node.level + 1] if node.level else []
+        prefix = ".".join([*base, node.module] if node.module else base)
+        names = [f"{prefix}.{alias.name}" for alias in node.names]
+        found.update(n for n in names if n in MODULES)
+        if any(n not in MODULES for n in names):
+            found.add(prefix)  # names defined in the module `prefix` itself
+    return {n for n in found if n in MODULES}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_point_inwards(name: str) -> None:
+    mine = layer_of(name)
+    outward = sorted(i for i in runtime_imports(MODULES[name]) if layer_of(i) > mine)
+    assert not outward, f"{name} (layer {mine}) imports outer layers: {outward}"
+
+
+def test_the_layer_check_sees_an_outward_import() -> None:
+    """The checker itself: the pipeline importing the composition would be caught."""
+    assert layer_of("bot.pipeline.run") < layer_of("bot.app")
+    assert layer_of("bot.pipeline.spec") < layer_of("bot.pipeline.run")
+    assert layer_of("bot.github") == 0 and layer_of("bot.github.client") == 1
+    assert "bot.pipeline.ports" in runtime_imports(MODULES["bot.pipeline.run"])
+    assert "bot.pipeline.ports" not in runtime_imports(MODULES["bot.github.client"])

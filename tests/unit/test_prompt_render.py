@@ -72,7 +72,9 @@ def test_progress_comment_shows_phase_and_last_step() -> None:
 
 
 def test_pr_body_closes_the_issue() -> None:
-    body = render.pr_body(12, render.Outcome(Conclusion.SUCCESS, "", files=["x"]), "Did it.")
+    body = render.pr_body(
+        render.pr_intro(12), render.Outcome(Conclusion.SUCCESS, "", files=["x"]), "Did it."
+    )
     assert body.startswith("Closes #12")
     assert "Did it." in body
 

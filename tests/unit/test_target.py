@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from typing import Any
 
 from bot.policy.target import NoTarget, Target, branch_for, issue_target, pull_target
@@ -29,13 +30,13 @@ def decide(pull: dict[str, Any], *, ask: bool = False) -> Target | NoTarget:
 
 
 def test_an_issue_gets_the_bots_branch_from_the_default_branch() -> None:
-    target = issue_target(7, "main", None, "abc123")
+    target = issue_target(branch_for(7), "main", None, "abc123")
     assert target == Target("autocode/issue-7", "main", "abc123", existing=False)
     assert branch_for(7) == "autocode/issue-7"
 
 
 def test_a_follow_up_starts_where_the_bots_branch_is() -> None:
-    target = issue_target(7, "main", "def456", "abc123")
+    target = issue_target(branch_for(7), "main", "def456", "abc123")
     assert (target.start_sha, target.existing) == ("def456", True)
 
 
@@ -78,3 +79,20 @@ def test_a_closed_pull_request_gets_nothing() -> None:
     closed = decide(same_repository_pull(state="closed"))
     assert isinstance(closed, NoTarget) and closed.closed
     assert closed.reason == f"pull request #{PULL['number']} is closed"
+
+
+def test_a_python_api_ticket_works_on_the_branch_it_names() -> None:
+    from bot.models import Ticket, TicketKind, TicketState
+    from bot.policy.target import work_branch
+
+    ticket = Ticket(
+        id=0, delivery_id="s", event="service", kind=TicketKind.SERVICE, repository="o/r",
+        clone_url="https://github.com/o/r.git", installation_id=None, number=0,
+        is_pull_request=False, title="Add a greeting", body="", requested_by="service",
+        instructions="", context={"branch": "autocode/add-a-greeting"},
+        state=TicketState.RUNNING, created_at=0.0,
+    )  # fmt: skip
+    assert work_branch(ticket) == "autocode/add-a-greeting"
+    # an issue's ticket cannot name another branch: its context comes from a webhook
+    issue = replace(ticket, kind=TicketKind.LABEL, number=7)
+    assert work_branch(issue) == "autocode/issue-7"

@@ -171,7 +171,7 @@ def test_the_outcome_shows_attempts_dropped_paths_and_errors() -> None:
         {"path": "a.py", "start_line": 3, "end_line": 3, "annotation_level": "failure",
          "title": "Test failure", "message": "boom again"}
     ]  # fmt: skip
-    body = render.pr_body(4, outcome, "I tried.")
+    body = render.pr_body(render.pr_intro(4), outcome, "I tried.")
     assert "### Tests" in body and "draft until they pass" in body and "boom again" in body
 
     invalid = render.Outcome(Conclusion.FAILURE, "bad settings", errors=["line 2: nope"])

@@ -85,7 +85,8 @@ def _probe(settings: Settings, runner: Any, host: str, port: int) -> tuple[str, 
     """
     import docker.errors
 
-    from ...runner.egress import AGENT_NETWORK, RELAY_HOST, RELAY_PORT, RELAY_USER, resolv_conf
+    from ...runner.egress import RELAY_USER, resolv_conf
+    from ...runner.spec import AGENT_NETWORK, RELAY_HOST, RELAY_PORT
 
     mode = settings.agent_network
     image = settings.runner_image

@@ -1,8 +1,8 @@
 """The worker: claim tickets, authorize them, and run or act on them.
 
 claim (with a lease) → ask GitHub who the sender is → then by kind:
-label/command/ask/retry/rerequest → a Run (bot/run.py); cancel → stop the
-runs of that issue; help → the command list. Whatever fails, the ticket
+label/command/ask/retry/rerequest → a Run (`pipeline.run`); cancel, retry's
+resolution and help → `pipeline.control`. Whatever fails, the ticket
 ends in a final state with a comment; no ticket stays `running`.
 """
 
@@ -16,27 +16,33 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from .config import Settings
-from .errors import BotError, DockerUnavailable, GitHubError
-from .github import render
-from .github.client import GitHubApp, RepoClient
-from .github.render import Outcome
-from .github.reporter import Reporter
-from .hooks import TicketEvents
-from .ledger import Ledger
-from .models import CONTROL_KINDS, WORK_KINDS, Conclusion, Ticket, TicketKind, TicketState
-from .policy.authz import Asker, Decision, authorize
-from .run import Deps, Run, effective_kind, session_store
-from .runner.docker import DockerRunner, store_key
-from .store.base import TicketStore
-from .triggers.commands import help_text
+from ..config import Settings
+from ..errors import BotError, DockerUnavailable, GitHubError
+from ..github import render
+from ..github.render import Outcome
+from ..github.reporter import Reporter
+from ..hooks import TicketEvents
+from ..ledger import Ledger
+from ..memory import session_store
+from ..models import Conclusion, Ticket, TicketKind, TicketState
+from ..policy.authz import Asker, authorize
+from ..runner.docker import container_user, store_key
+from ..store.base import TicketStore
+from ..workspace import Workspace
+from .control import Control
+from .ports import App, Engine, Repository
+from .run import Run
+from .state import CancelSignal, Deps, Placement
+from .waiting import Waiting, asker_of, reject
+
+if TYPE_CHECKING:
+    from ..llm.proxy import LLMProxy
 
 log = logging.getLogger("bot.worker")
 
-ANNOUNCE_EVERY = 2.0  # seconds between looks for tickets waiting behind a run
 SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
 SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
 
@@ -45,10 +51,10 @@ class Job(NamedTuple):
     """A claimed ticket with what its handler needs."""
 
     ticket: Ticket
-    gh: RepoClient
+    gh: Repository
     reporter: Reporter
     asker: Asker
-    cancel: asyncio.Event
+    cancel: CancelSignal
 
 
 class Worker:
@@ -58,12 +64,13 @@ class Worker:
         self,
         settings: Settings,
         store: TicketStore,
-        github: GitHubApp,
-        runner: DockerRunner,
+        github: App,
+        runner: Engine,
         *,
         worker_id: str | None = None,
         clock: Callable[[], float] = time.time,
         events: TicketEvents | None = None,
+        workspace: Callable[[Path, str], Workspace] = Workspace,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -74,15 +81,29 @@ class Worker:
         self.runner = runner
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
-        self._cancels: dict[int, asyncio.Event] = {}
-        self._cancelled_by: dict[int, str] = {}
-        self._announced: dict[int, float] = {}
+        self._cancels: dict[int, CancelSignal] = {}  # the tickets running here
+        self.waiting = Waiting(store, self.ledger)
+        self.control = Control(store, self.ledger, settings.command, self._cancels)
         self._tasks: set[asyncio.Task[None]] = set()
         self._swept = 0.0
         self._sessions_swept = 0.0
         # names the database on container labels, never revealing its URL
         self.store_key = store_key(settings.database_url)
         self.docker_ok = True
+        placement = Placement(container_user(), self.worker_id, self.store_key)
+        self.sessions = session_store(settings.workdir, placement.owner)
+        self.deps = Deps(
+            settings=settings,
+            ledger=self.ledger,
+            log=store,
+            app=github,
+            containers=runner,
+            sessions=self.sessions,
+            placement=placement,
+            clock=lambda: self.clock(),
+            waiting=self.waiting,
+            workspace=workspace,
+        )
         # the one dispatch table: what each kind of ticket does once it is claimed
         self._handlers: dict[TicketKind, Callable[[Job], Awaitable[None]]] = {
             TicketKind.LABEL: self._run,
@@ -100,25 +121,20 @@ class Worker:
 
     def cancel(self, ticket_id: int, by: str = "") -> bool:
         """Stop a ticket running in this process (the store carries requests across hosts)."""
-        event = self._cancels.get(ticket_id)
-        if event is None:
-            return False
-        if by:
-            self._cancelled_by.setdefault(ticket_id, by)
-        event.set()
-        return True
+        return self.control.stop(ticket_id, by)
 
     @property
     def running(self) -> list[int]:
         return list(self._cancels)
 
-    async def run_forever(self, stop: asyncio.Event) -> None:
+    async def run_forever(self, stop: asyncio.Event, *, llm: LLMProxy | None = None) -> None:
         """Claim and run tickets until `stop`; then shut down gracefully.
 
         Running tickets get `AUTOCODE_SHUTDOWN_GRACE` seconds to finish; those
         still running then are stopped and handed back to the queue (not
         failed, not reported), for this or another worker to run again.
         """
+        self.deps.llm = llm  # the LLM proxy of this process, handed to every run
         log.info("worker started", extra={"worker": self.worker_id})
         while not stop.is_set():
             await self._recover()
@@ -193,9 +209,10 @@ class Worker:
         if self._sessions_swept and now - self._sessions_swept < SESSION_SWEEP_EVERY:
             return
         self._sessions_swept = now
-        store = session_store(self.settings)
         try:
-            await asyncio.to_thread(store.sweep, self.clock(), self.settings.session_ttl_days)
+            await asyncio.to_thread(
+                self.sessions.sweep, self.clock(), self.settings.session_ttl_days
+            )
         except OSError:
             log.warning("session sweep failed", exc_info=True)
 
@@ -251,7 +268,7 @@ class Worker:
 
     # -- one ticket ----------------------------------------------------------
     async def process(self, ticket: Ticket) -> None:
-        cancel = asyncio.Event()
+        cancel = CancelSignal()
         self._cancels[ticket.id] = cancel
         lease = asyncio.create_task(self._keep_lease(ticket.id, cancel))
         context = {"ticket": ticket.id, "repository": ticket.repository, "number": ticket.number}
@@ -283,10 +300,10 @@ class Worker:
         finally:
             lease.cancel()
             self._cancels.pop(ticket.id, None)
-            self._cancelled_by.pop(ticket.id, None)
+            self.waiting.forget(ticket.id)
             log.info("ticket ended", extra=context)
 
-    async def _keep_lease(self, ticket_id: int, cancel: asyncio.Event) -> None:
+    async def _keep_lease(self, ticket_id: int, cancel: CancelSignal) -> None:
         interval = max(1.0, self.settings.lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
@@ -299,7 +316,7 @@ class Worker:
             )
             if not ok:
                 log.warning("lease lost; stopping the run", extra={"ticket": ticket_id})
-                cancel.set()
+                cancel.request()
                 return
 
     async def _finish(
@@ -307,19 +324,19 @@ class Worker:
     ) -> None:
         await self.ledger.finished(ticket.id, state, conclusion=conclusion, error=error)
 
-    async def _process(self, ticket: Ticket, cancel: asyncio.Event) -> None:
+    async def _process(self, ticket: Ticket, cancel: CancelSignal) -> None:
         try:
             gh = await self.github.repo(ticket.repository, ticket.installation_id)
         except GitHubError as exc:
             await self._finish(ticket, TicketState.FAILED, "failure", exc.message)
             log.error("no installation token", extra={"ticket": ticket.id, "error": exc.message})
             return
-        asker = await self._asker(gh, ticket)
+        asker = await asker_of(gh, ticket)
         job = Job(ticket, gh, Reporter(gh, ticket), asker, cancel)
         if ticket.kind != TicketKind.CANCEL:  # cancel decides with the runs it would stop
             decision = authorize(asker)
             if not decision.allowed:
-                await self._reject(ticket, job.reporter, asker, decision)
+                await reject(self.ledger, ticket, job.reporter, asker, decision)
                 return
         handler = self._handlers.get(ticket.kind)
         if handler is None:
@@ -327,14 +344,14 @@ class Worker:
         await handler(job)
 
     async def _help(self, job: Job) -> None:
-        """`/opencode help`: the command list (also for an unknown sub-command)."""
-        unknown = str(job.ticket.context.get("unknown") or "")
-        await job.reporter.post(help_text(self.settings.command, unknown))
-        await self._finish(job.ticket, TicketState.SUCCEEDED, "neutral", None)
+        await self.control.help(job.ticket, job.reporter)
+
+    async def _cancel_runs(self, job: Job) -> None:
+        await self.control.cancel(job.ticket, job.gh, job.reporter, job.asker)
 
     async def _retry(self, job: Job) -> None:
         """`retry` and Re-run: the run of a copy of the ticket it repeats, if there is one."""
-        resolved = await self._resolve_retry(job.ticket, job.reporter)
+        resolved = await self.control.resolve_retry(job.ticket, job.reporter)
         if resolved is not None:
             await self._run(job._replace(ticket=resolved, reporter=Reporter(job.gh, resolved)))
 
@@ -344,149 +361,6 @@ class Worker:
         await reporter.acknowledge()
         asked = await asyncio.to_thread(self.store.cancel_requests, [ticket.id])
         if ticket.id in asked:  # cancelled while it waited
-            self.cancel(ticket.id, asked[ticket.id])
-        deps = Deps(
-            settings=self.settings,
-            store=self.store,
-            github=self.github,
-            runner=self.runner,
-            clock=self.clock,
-            announce=self._announce_waiting,
-            cancelled_by=self._cancelled_by.get,
-            worker_id=self.worker_id,
-            store_key=self.store_key,
-            ledger=self.ledger,
-        )
+            cancel.request(asked[ticket.id])
         await self.ledger.started(ticket)
-        await Run(deps, ticket, gh, reporter, cancel, asker).execute()
-
-    async def _asker(self, gh: RepoClient, ticket: Ticket) -> Asker:
-        """Who asks, with their role; the operator's own tickets need no GitHub lookup.
-
-        Webhook triggers are built from fixed context keys, so no payload can
-        claim to be the operator.
-        """
-        if ticket.context.get("operator") is True:
-            return Asker(ticket.requested_by, "admin", operator=True)
-        return Asker(ticket.requested_by, await gh.permission(ticket.requested_by))
-
-    async def _reject(
-        self, ticket: Ticket, reporter: Reporter, asker: Asker, decision: Decision
-    ) -> None:
-        try:
-            await reporter.say(
-                render.marker(ticket.id) + "\n" + render.rejected_comment(asker.login, asker.role)
-            )
-        except GitHubError as exc:
-            log.warning(
-                "rejection comment failed", extra={"ticket": ticket.id, "error": exc.message}
-            )
-        await self._finish(ticket, TicketState.REJECTED, None, decision.reason)
-        log.info("ticket rejected", extra={"ticket": ticket.id, "role": asker.role})
-
-    # -- control tickets -------------------------------------------------------
-    async def _lane(self, ticket: Ticket, states: tuple[TicketState, ...]) -> list[Ticket]:
-        """The work tickets of the same issue or PR in one of `states`, oldest first."""
-        found: list[Ticket] = []
-        for state in states:
-            found += await asyncio.to_thread(
-                lambda s=state: self.store.tickets(  # type: ignore[misc]
-                    state=s, repository=ticket.repository, limit=500
-                )
-            )
-        return sorted(
-            (
-                t
-                for t in found
-                if t.number == ticket.number and t.kind not in CONTROL_KINDS and t.id != ticket.id
-            ),
-            key=lambda t: t.id,
-        )
-
-    async def _cancel_runs(self, job: Job) -> None:
-        """`cancel` (a comment, or the check run's button): stop the runs of that issue."""
-        ticket, gh, reporter, asker, _ = job
-        target = ticket.context.get("target")
-        if isinstance(target, int):
-            one = await asyncio.to_thread(self.store.get, target)
-            targets = [one] if one is not None and not one.state.final else []
-        else:
-            targets = await self._lane(ticket, (TicketState.RUNNING, TicketState.QUEUED))
-        decision = authorize(asker, cancel_of=tuple(t.requested_by for t in targets))
-        if not decision.allowed:
-            await self._reject(ticket, reporter, asker, decision)
-            return
-        if not targets:
-            await reporter.post(render.nothing_to_cancel())
-            await self._finish(ticket, TicketState.SUCCEEDED, "neutral", "nothing to cancel")
-            return
-        for victim in targets:
-            # queued ones end as soon as they are claimed; running ones within a tick
-            await asyncio.to_thread(self.store.request_cancel, victim.id, ticket.requested_by)
-            self.cancel(victim.id, ticket.requested_by)
-        if reporter.trigger_comment is not None:
-            with contextlib.suppress(GitHubError):
-                await gh.react_comment(reporter.trigger_comment, "+1")
-        await self._finish(ticket, TicketState.SUCCEEDED, "success", None)
-        log.info(
-            "cancel requested",
-            extra={"ticket": ticket.id, "targets": [t.id for t in targets]},
-        )
-
-    async def _resolve_retry(self, ticket: Ticket, reporter: Reporter) -> Ticket | None:
-        """A retry becomes a copy of the ticket it repeats; None when there is none."""
-        source_id = ticket.context.get("retry_of")
-        source: Ticket | None = None
-        if isinstance(source_id, int):
-            source = await asyncio.to_thread(self.store.get, source_id)
-        else:
-            earlier = [
-                t
-                for t in await self._lane(ticket, tuple(TicketState))
-                if t.id < ticket.id and t.kind in WORK_KINDS and t.state.final
-            ]
-            source = earlier[-1] if earlier else None
-        if source is None or source.repository != ticket.repository:
-            await reporter.post(render.nothing_to_retry())
-            await self._finish(ticket, TicketState.SUCCEEDED, "neutral", "nothing to retry")
-            return None
-        own = {
-            k: v for k, v in ticket.context.items() if k in ("source", "comment_id", "comment_url")
-        }
-        context: dict[str, Any] = {
-            **{k: v for k, v in source.context.items() if k not in ("comment_id", "comment_url")},
-            "source": "retry",
-            **own,
-            "retry_of": source.id,
-            "as_kind": effective_kind(source),
-        }
-        await self.ledger.repeats(ticket.id, instructions=source.instructions, context=context)
-        return replace(
-            ticket,
-            instructions=source.instructions,
-            context=context,
-            is_pull_request=source.is_pull_request,
-            title=source.title,
-        )
-
-    async def _announce_waiting(self, running: Ticket, gh: RepoClient) -> None:
-        """Tell requests queued behind `running` that they wait, once each.
-
-        Only the worker running an issue's ticket does this, so two workers
-        never both write the same waiting comment.
-        """
-        now = time.monotonic()
-        if now - self._announced.get(running.id, 0.0) < ANNOUNCE_EVERY:
-            return
-        self._announced[running.id] = now
-        for waiting in await self._lane(running, (TicketState.QUEUED,)):
-            if waiting.comment_id is not None:
-                continue
-            reporter = Reporter(gh, waiting)
-            asker = await self._asker(gh, waiting)
-            decision = authorize(asker)
-            if not decision.allowed:
-                await self._reject(waiting, reporter, asker, decision)
-                continue
-            comment_id = await reporter.post(render.waiting_comment(waiting.id, running.id))
-            await self.ledger.commented(waiting.id, comment_id)
+        await Run(self.deps, ticket, gh, reporter, cancel, asker).execute()

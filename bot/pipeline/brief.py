@@ -1,0 +1,66 @@
+"""What the agent is asked: the issue or pull request as GitHub has it now, into the prompt.
+
+The thread is read when the run starts (edits made while the ticket waited
+count); the bot's own comments are left out. The wording is
+`runner.prompt.build_prompt`'s, pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import TicketKind
+from ..runner.prompt import CodeLocation, ThreadComment, build_prompt, ticket_prompt
+from ..triggers.rules import is_bot
+from .ports import Repository
+from .state import RunState, ticket_kind_and_priority
+
+
+def code_location(context: dict[str, Any]) -> CodeLocation | None:
+    """The lines a review comment points at, when the ticket came from one."""
+    path, hunk = context.get("path"), context.get("diff_hunk")
+    if not isinstance(path, str) or not isinstance(hunk, str):
+        return None
+    line, start = context.get("line"), context.get("start_line")
+    return CodeLocation(
+        path=path,
+        start_line=start if isinstance(start, int) else None,
+        line=line if isinstance(line, int) else None,
+        diff_hunk=hunk,
+    )
+
+
+async def gather_prompt(gh: Repository, state: RunState) -> str:
+    """The agent's prompt for the run's ticket; the run's title follows the issue's."""
+    ticket, repo = state.ticket, state.repo
+    if ticket.kind == TicketKind.SERVICE:  # no issue behind it: the caller's title and text
+        ticket_type, priority = ticket_kind_and_priority(ticket)
+        return ticket_prompt(
+            repository=ticket.repository,
+            title=ticket.title,
+            description=ticket.body,
+            ticket_type=ticket_type,
+            priority=priority,
+        )
+    issue = await gh.issue(ticket.number)
+    comments = await gh.comments(ticket.number)
+    thread = [
+        ThreadComment(str(c.get("user", {}).get("login", "?")), str(c.get("body") or ""))
+        for c in comments
+        if not is_bot(c.get("user")) and c.get("id") != ticket.comment_id
+    ]
+    state.title = str(issue.get("title") or state.title)
+    return build_prompt(
+        repository=ticket.repository,
+        number=ticket.number,
+        title=state.title,
+        body=str(issue.get("body") or ""),
+        comments=thread,
+        instructions=ticket.instructions,
+        is_pull_request=ticket.is_pull_request,
+        location=code_location(ticket.context),
+        repo_instructions=repo.instructions,
+        test_command="" if state.ask else repo.test,
+        protected=() if state.ask else repo.protected_paths,
+        ask=state.ask,
+    )

@@ -1,0 +1,128 @@
+"""Tickets that act on other tickets: `cancel`, `retry` (and Re-run), `help`.
+
+A cancel stops the runs of its issue (or the one its check run names) once
+its asker may; a retry becomes a copy of the ticket it repeats, which then
+runs like any work ticket; help answers with the command list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+from typing import Any
+
+from ..errors import GitHubError
+from ..github import render
+from ..github.reporter import Reporter
+from ..ledger import Ledger
+from ..models import WORK_KINDS, Ticket, TicketState
+from ..policy.authz import Asker, authorize
+from ..store.base import TicketStore
+from ..triggers.commands import help_text
+from .ports import Repository
+from .state import CancelSignal, effective_kind
+from .waiting import lane, reject
+
+log = logging.getLogger("bot.worker")
+
+
+class Control:
+    """Carries out control tickets against the store and this process's running tickets."""
+
+    def __init__(
+        self,
+        store: TicketStore,
+        ledger: Ledger,
+        command: str,
+        running: dict[int, CancelSignal],
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.command = command
+        self.running = running  # the worker's own: ticket id → its cancel signal
+
+    def stop(self, ticket_id: int, by: str = "") -> bool:
+        """Stop a ticket running in this process (the store carries requests across hosts)."""
+        signal = self.running.get(ticket_id)
+        if signal is None:
+            return False
+        signal.request(by)
+        return True
+
+    async def help(self, ticket: Ticket, reporter: Reporter) -> None:
+        """`/opencode help`: the command list (also for an unknown sub-command)."""
+        unknown = str(ticket.context.get("unknown") or "")
+        await reporter.post(help_text(self.command, unknown))
+        await self.ledger.finished(ticket.id, TicketState.SUCCEEDED, conclusion="neutral")
+
+    async def cancel(
+        self, ticket: Ticket, gh: Repository, reporter: Reporter, asker: Asker
+    ) -> None:
+        """`cancel` (a comment, or the check run's button): stop the runs of that issue."""
+        target = ticket.context.get("target")
+        if isinstance(target, int):
+            one = await asyncio.to_thread(self.store.get, target)
+            targets = [one] if one is not None and not one.state.final else []
+        else:
+            targets = await lane(self.store, ticket, (TicketState.RUNNING, TicketState.QUEUED))
+        decision = authorize(asker, cancel_of=tuple(t.requested_by for t in targets))
+        if not decision.allowed:
+            await reject(self.ledger, ticket, reporter, asker, decision)
+            return
+        if not targets:
+            await reporter.post(render.nothing_to_cancel())
+            await self.ledger.finished(
+                ticket.id, TicketState.SUCCEEDED, conclusion="neutral", error="nothing to cancel"
+            )
+            return
+        for victim in targets:
+            # queued ones end as soon as they are claimed; running ones within a tick
+            await asyncio.to_thread(self.store.request_cancel, victim.id, ticket.requested_by)
+            self.stop(victim.id, ticket.requested_by)
+        if reporter.trigger_comment is not None:
+            with contextlib.suppress(GitHubError):
+                await gh.react_comment(reporter.trigger_comment, "+1")
+        await self.ledger.finished(ticket.id, TicketState.SUCCEEDED, conclusion="success")
+        log.info("cancel requested", extra={"ticket": ticket.id,
+                                            "targets": [t.id for t in targets]})  # fmt: skip
+
+    async def resolve_retry(self, ticket: Ticket, reporter: Reporter) -> Ticket | None:
+        """A retry becomes a copy of the ticket it repeats; None (answered) when there is none."""
+        source = await self._retry_source(ticket)
+        if source is None or source.repository != ticket.repository:
+            await reporter.post(render.nothing_to_retry())
+            await self.ledger.finished(
+                ticket.id, TicketState.SUCCEEDED, conclusion="neutral", error="nothing to retry"
+            )
+            return None
+        own = {
+            k: v for k, v in ticket.context.items() if k in ("source", "comment_id", "comment_url")
+        }
+        context: dict[str, Any] = {
+            **{k: v for k, v in source.context.items() if k not in ("comment_id", "comment_url")},
+            "source": "retry",
+            **own,
+            "retry_of": source.id,
+            "as_kind": effective_kind(source),
+        }
+        await self.ledger.repeats(ticket.id, instructions=source.instructions, context=context)
+        return replace(
+            ticket,
+            instructions=source.instructions,
+            context=context,
+            is_pull_request=source.is_pull_request,
+            title=source.title,
+        )
+
+    async def _retry_source(self, ticket: Ticket) -> Ticket | None:
+        source_id = ticket.context.get("retry_of")
+        if isinstance(source_id, int):
+            return await asyncio.to_thread(self.store.get, source_id)
+        earlier = [
+            t
+            for t in await lane(self.store, ticket, tuple(TicketState))
+            if t.id < ticket.id and t.kind in WORK_KINDS and t.state.final
+        ]
+        return earlier[-1] if earlier else None
