@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .hooks import TicketEvents
-from .models import Ticket, TicketState, Usage
+from .models import Origin, Ticket, TicketState, Usage
 from .store.base import TicketStore
 
 
@@ -64,10 +64,10 @@ class Ledger:
             )
 
     async def repeats(
-        self, ticket_id: int, *, instructions: str, context: Mapping[str, Any]
+        self, ticket_id: int, *, instructions: str, origin: Origin
     ) -> None:
-        """A retry takes the instructions and context of the ticket it repeats."""
-        await self._write(ticket_id, instructions=instructions, context=dict(context))
+        """A retry takes the instructions and origin of the ticket it repeats."""
+        await self._write(ticket_id, instructions=instructions, origin=origin)
 
     async def finished(
         self,

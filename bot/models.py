@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 
 class TicketState(StrEnum):
@@ -65,6 +68,69 @@ WORK_KINDS = frozenset(
 COALESCE_SECONDS = 120.0
 
 
+class Origin(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    """Where a ticket came from and what it carries beyond its kind (stored as JSON).
+
+    The rules fill it from the signed payload's fixed fields; the operator's
+    dashboard and API, retries and the Python API add their own. No payload
+    can set `operator`: the rules never do.
+    """
+
+    # where the request was made: "" (a label), issue_comment, review_comment,
+    # review, check_run, retry, dashboard, api or service
+    source: str = ""
+    comment_id: int | None = None  # the comment with the command (the 👀 and the reply go there)
+    comment_url: str = ""
+    fresh: bool = False  # `/opencode fresh`: the agent forgets the issue's earlier session
+    unknown: str = ""  # `help` for a sub-command that does not exist: its name
+    operator: bool = False  # asked by the bot's operator (dashboard, API): no GitHub role
+    # a pull request's code, as the event saw it (the worker reads it again before pushing)
+    head_ref: str = ""
+    head_repo: str | None = None
+    base_ref: str = ""
+    head_sha: str = ""
+    # a review comment: the lines it points at
+    path: str = ""
+    line: int | None = None
+    start_line: int | None = None
+    original_line: int | None = None
+    side: str | None = None
+    diff_hunk: str = ""
+    commit_id: str = ""
+    in_reply_to_id: int | None = None
+    review_id: int | None = None
+    review_url: str = ""
+    # a check run's button or Re-run: the run, and our ticket id it names
+    check_run_id: int | None = None
+    external_id: str = ""
+    target: int | None = None  # `cancel` of one ticket (its check run's button)
+    retry_of: int | None = None  # a retry: the ticket it repeats …
+    as_kind: TicketKind | None = None  # … and what that one did
+    # the Python API's ticket: its branch and its words for the prompt
+    branch: str = ""
+    ticket_type: str = ""
+    priority: str = ""
+
+    def to_json(self) -> str:
+        return _ENCODER.encode(self).decode()
+
+    @classmethod
+    def of(cls, raw: str | bytes | Mapping[str, Any] | None) -> Origin:
+        """An origin from its stored JSON (text, or a mapping from a JSON column)."""
+        if not raw:
+            return EMPTY_ORIGIN
+        if isinstance(raw, str | bytes):
+            return msgspec.json.decode(raw, type=cls)
+        return msgspec.convert(dict(raw), cls)
+
+    def but(self, **changes: Any) -> Origin:
+        return msgspec.structs.replace(self, **changes)
+
+
+_ENCODER = msgspec.json.Encoder()
+EMPTY_ORIGIN = Origin()
+
+
 @dataclass(frozen=True)
 class Trigger:
     """What a delivery asks the bot to do (decided by the pure rules)."""
@@ -79,7 +145,7 @@ class Trigger:
     body: str
     requested_by: str
     instructions: str = ""
-    context: dict[str, Any] = field(default_factory=dict)
+    origin: Origin = EMPTY_ORIGIN
 
     @property
     def lane(self) -> str | None:
@@ -95,7 +161,7 @@ class Trigger:
         return (
             self.kind in (TicketKind.LABEL, TicketKind.COMMAND)
             and not self.instructions.strip()
-            and not self.context.get("fresh")
+            and not self.origin.fresh
         )
 
 
@@ -116,7 +182,7 @@ class Ticket:
     body: str
     requested_by: str
     instructions: str
-    context: dict[str, Any]
+    origin: Origin
     state: TicketState
     created_at: float
     conclusion: str | None = None

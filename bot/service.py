@@ -34,7 +34,7 @@ from .config import Settings, load_environ
 from .errors import BotError
 from .github.client import AccessToken
 from .github.render import Outcome
-from .models import Conclusion, Ticket, TicketKind, TicketState, Usage
+from .models import Conclusion, Origin, Ticket, TicketKind, TicketState, Usage
 from .pipeline.run import Run
 from .pipeline.state import CancelSignal, Deps, Placement
 from .policy.authz import Asker
@@ -224,12 +224,12 @@ class OpenCodeService:
             body=description,
             requested_by="service",
             instructions="",
-            context={
-                "source": "service",
-                "branch": f"autocode/{branch_slug(title)}",
-                "ticket_type": kind,
-                "priority": level,
-            },
+            origin=Origin(
+                source="service",
+                branch=f"autocode/{branch_slug(title)}",
+                ticket_type=kind,
+                priority=level,
+            ),
             state=TicketState.RUNNING,
             created_at=time.time(),
         )

@@ -35,12 +35,9 @@ class Reporter:
     def __init__(self, gh: Repository, ticket: Ticket) -> None:
         self.gh = gh
         self.ticket = ticket
-        context = ticket.context
-        self.in_review_thread = context.get("source") == "review_comment" and isinstance(
-            context.get("comment_id"), int
-        )
-        trigger_comment = context.get("comment_id")
-        self.trigger_comment = trigger_comment if isinstance(trigger_comment, int) else None
+        origin = ticket.origin
+        self.trigger_comment = origin.comment_id
+        self.in_review_thread = origin.source == "review_comment" and origin.comment_id is not None
         self.comment_id = ticket.comment_id
         self.check_run_id = ticket.check_run_id
 
@@ -48,11 +45,11 @@ class Reporter:
     async def acknowledge(self) -> None:
         """👀 on what asked: the comment with the command, or the labeled issue."""
         try:
-            if self.trigger_comment is None or self.ticket.context.get("source") == "check_run":
+            if self.trigger_comment is None or self.ticket.origin.source == "check_run":
                 await self.gh.react(self.ticket.number, "eyes")
             elif self.in_review_thread:
                 await self.gh.react_review_comment(self.trigger_comment, "eyes")
-            elif self.ticket.context.get("source") == "issue_comment":
+            elif self.ticket.origin.source == "issue_comment":
                 await self.gh.react_comment(self.trigger_comment, "eyes")
             else:
                 await self.gh.react(self.ticket.number, "eyes")

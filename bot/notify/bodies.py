@@ -36,7 +36,7 @@ def queued_ticket(
         body=trigger.body,
         requested_by=trigger.requested_by,
         instructions=trigger.instructions,
-        context=trigger.context,
+        origin=trigger.origin,
         state=TicketState.QUEUED,
         created_at=now,
     )

@@ -7,26 +7,19 @@ count); the bot's own comments are left out. The wording is
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..models import TicketKind
+from ..models import Origin, TicketKind
 from ..runner.prompt import CodeLocation, ThreadComment, build_prompt, ticket_prompt
 from ..triggers.rules import is_bot
 from .ports import Repository
 from .state import RunState, ticket_kind_and_priority
 
 
-def code_location(context: dict[str, Any]) -> CodeLocation | None:
+def code_location(origin: Origin) -> CodeLocation | None:
     """The lines a review comment points at, when the ticket came from one."""
-    path, hunk = context.get("path"), context.get("diff_hunk")
-    if not isinstance(path, str) or not isinstance(hunk, str):
+    if not origin.path or not origin.diff_hunk:
         return None
-    line, start = context.get("line"), context.get("start_line")
     return CodeLocation(
-        path=path,
-        start_line=start if isinstance(start, int) else None,
-        line=line if isinstance(line, int) else None,
-        diff_hunk=hunk,
+        path=origin.path, start_line=origin.start_line, line=origin.line, diff_hunk=origin.diff_hunk
     )
 
 
@@ -58,7 +51,7 @@ async def gather_prompt(gh: Repository, state: RunState) -> str:
         comments=thread,
         instructions=ticket.instructions,
         is_pull_request=ticket.is_pull_request,
-        location=code_location(ticket.context),
+        location=code_location(ticket.origin),
         repo_instructions=repo.instructions,
         test_command="" if state.ask else repo.test,
         protected=() if state.ask else repo.protected_paths,

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import replace
-from typing import Any
 
 from ..errors import GitHubError
 from ..github import render
@@ -53,16 +52,15 @@ class Control:
 
     async def help(self, ticket: Ticket, reporter: Reporter) -> None:
         """`/opencode help`: the command list (also for an unknown sub-command)."""
-        unknown = str(ticket.context.get("unknown") or "")
-        await reporter.post(help_text(self.command, unknown))
+        await reporter.post(help_text(self.command, ticket.origin.unknown))
         await self.ledger.finished(ticket.id, TicketState.SUCCEEDED, conclusion="neutral")
 
     async def cancel(
         self, ticket: Ticket, gh: Repository, reporter: Reporter, asker: Asker
     ) -> None:
         """`cancel` (a comment, or the check run's button): stop the runs of that issue."""
-        target = ticket.context.get("target")
-        if isinstance(target, int):
+        target = ticket.origin.target
+        if target is not None:
             one = await asyncio.to_thread(self.store.get, target)
             targets = [one] if one is not None and not one.state.final else []
         else:
@@ -97,28 +95,27 @@ class Control:
                 ticket.id, TicketState.SUCCEEDED, conclusion="neutral", error="nothing to retry"
             )
             return None
-        own = {
-            k: v for k, v in ticket.context.items() if k in ("source", "comment_id", "comment_url")
-        }
-        context: dict[str, Any] = {
-            **{k: v for k, v in source.context.items() if k not in ("comment_id", "comment_url")},
-            "source": "retry",
-            **own,
-            "retry_of": source.id,
-            "as_kind": effective_kind(source),
-        }
-        await self.ledger.repeats(ticket.id, instructions=source.instructions, context=context)
+        own = ticket.origin  # where the retry was asked: its 👀 and its answer go there
+        origin = source.origin.but(
+            source=own.source or "retry",
+            comment_id=own.comment_id,
+            comment_url=own.comment_url,
+            operator=own.operator,
+            retry_of=source.id,
+            as_kind=effective_kind(source),
+        )
+        await self.ledger.repeats(ticket.id, instructions=source.instructions, origin=origin)
         return replace(
             ticket,
             instructions=source.instructions,
-            context=context,
+            origin=origin,
             is_pull_request=source.is_pull_request,
             title=source.title,
         )
 
     async def _retry_source(self, ticket: Ticket) -> Ticket | None:
-        source_id = ticket.context.get("retry_of")
-        if isinstance(source_id, int):
+        source_id = ticket.origin.retry_of
+        if source_id is not None:
             return await asyncio.to_thread(self.store.get, source_id)
         earlier = [
             t

@@ -168,8 +168,7 @@ class Run:
             return await self._attempts(workspace, target)
         pull_branch = target.branch if target.pull is not None else ""
         key = session_key(ticket.repository, ticket.number, ticket.is_pull_request, pull_branch)
-        fresh = bool(ticket.context.get("fresh"))
-        state.session = await asyncio.to_thread(sessions.open, key, fresh=fresh)
+        state.session = await asyncio.to_thread(sessions.open, key, fresh=ticket.origin.fresh)
         how = "continued" if state.session.session_id else "new"
         self.report.log("phase", f"agent session {key}: {how}")
         try:

@@ -76,13 +76,13 @@ class CancelSignal:
 
 def effective_kind(ticket: Ticket) -> TicketKind:
     """What a ticket does: a retry does what the ticket it repeats did."""
-    return TicketKind(str(ticket.context.get("as_kind") or ticket.kind))
+    return ticket.origin.as_kind or ticket.kind
 
 
 def ticket_kind_and_priority(ticket: Ticket) -> tuple[str, str]:
     """A Python API ticket's type and priority (as its caller gave them)."""
-    context = ticket.context
-    return str(context.get("ticket_type") or "feature"), str(context.get("priority") or "medium")
+    origin = ticket.origin
+    return origin.ticket_type or "feature", origin.priority or "medium"
 
 
 @dataclass

@@ -46,10 +46,10 @@ async def lane(store: TicketStore, ticket: Ticket, states: tuple[TicketState, ..
 async def asker_of(gh: Repository, ticket: Ticket) -> Asker:
     """Who asks, with their role; the operator's own tickets need no GitHub lookup.
 
-    Webhook triggers are built from fixed context keys, so no payload can
+    Webhook triggers are built from fixed payload fields, so no payload can
     claim to be the operator.
     """
-    if ticket.context.get("operator") is True:
+    if ticket.origin.operator:
         return Asker(ticket.requested_by, "admin", operator=True)
     return Asker(ticket.requested_by, await gh.permission(ticket.requested_by))
 

@@ -47,9 +47,8 @@ def branch_for(number: int) -> str:
 
 def work_branch(ticket: Ticket) -> str:
     """The bot's branch for a ticket that is not on a pull request."""
-    named = ticket.context.get("branch")
-    if ticket.kind == TicketKind.SERVICE and isinstance(named, str) and named:
-        return named
+    if ticket.kind == TicketKind.SERVICE and ticket.origin.branch:
+        return ticket.origin.branch
     return branch_for(ticket.number)
 
 

@@ -27,17 +27,22 @@ UPDATABLE = frozenset(
         "title",
         "body",
         "instructions",
-        "context",
+        "origin",
     }
 )
+
+
+def column_name(name: str) -> str:
+    """The column a ticket field lives in (the origin in `context`, its name since 001)."""
+    return "context" if name == "origin" else name
 
 
 def column_value(name: str, value: Any) -> Any:
     """A ticket field as the SQL backends store it (JSON text for the structured ones)."""
     if name == "files_changed":
         return json.dumps(list(value))
-    if name == "context":
-        return json.dumps(dict(value))
+    if name == "origin":
+        return value.to_json()
     return value
 
 

@@ -6,7 +6,6 @@ the function `autocode_add_tickets` of schema/postgres/004_add_tickets.sql.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -62,7 +61,7 @@ def add_tickets_args(items: Items, now: float) -> tuple[Any, ...]:
             pg_text(trigger.body),
             pg_text(trigger.requested_by),
             pg_text(trigger.instructions),
-            json.dumps(trigger.context),
+            trigger.origin.to_json(),
             pg_text(trigger.lane),
             trigger.bare,
         )

@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
 from ..models import Ticket, TicketState, Trigger
-from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_value
+from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_name, column_value
 from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row
 from .pgbatch import ADD_QUEUED, ADD_TICKETS, add_queued_args, add_tickets_args, added
 from .pgbatch import pg_text as _text
@@ -326,7 +326,9 @@ class PostgresStore:
             return
         values = [_text(column_value(k, v)) for k, v in fields.items()]
         query = sql.SQL("UPDATE tickets SET {} WHERE id = %s").format(
-            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields)
+            sql.SQL(", ").join(
+                sql.SQL("{} = %s").format(sql.Identifier(column_name(k))) for k in fields
+            )
         )
         with self._tx("update a ticket") as conn:
             conn.execute(query, (*values, ticket_id))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from ..models import Ticket, TicketKind, TicketState
+from ..models import Origin, Ticket, TicketKind, TicketState
 
 COLUMNS = (
     "id, delivery_id, event, kind, repository, clone_url, installation_id, number, "
@@ -64,7 +64,7 @@ def ticket_from_row(row: Sequence[Any]) -> Ticket:
         body=body,
         requested_by=requested_by,
         instructions=instructions,
-        context=json.loads(context) if isinstance(context, str) else dict(context or {}),
+        origin=Origin.of(context),
         state=TicketState(state),
         created_at=float(created_at),
         conclusion=conclusion,

@@ -7,7 +7,6 @@ acknowledged with 202 survives a crash of the process or the machine.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
-from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_value
+from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_name, column_value
 from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row, queued_event
 from .rows import COLUMNS as _COLUMNS
 from .rows import FAIR_ORDER, migrations, ticket_from_row
@@ -157,7 +156,7 @@ class SQLiteStore:
                         trigger.body,
                         trigger.requested_by,
                         trigger.instructions,
-                        json.dumps(trigger.context) if trigger.context else "{}",
+                        trigger.origin.to_json(),
                         now,
                         trigger.lane,
                         int(bare),
@@ -243,7 +242,7 @@ class SQLiteStore:
         if not fields:
             return
         values = [column_value(k, v) for k, v in fields.items()]
-        assignments = ", ".join(f"{k} = ?" for k in fields)
+        assignments = ", ".join(f"{column_name(k)} = ?" for k in fields)
         with self._tx() as conn:
             conn.execute(
                 f"UPDATE tickets SET {assignments} WHERE id = ?",  # noqa: S608

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadError
-from ..models import Delivery, TicketKind, Trigger
+from ..models import Delivery, Origin, TicketKind, Trigger
 from ..webhook.parse import field, optional
 from .commands import Command, parse_command
 
@@ -101,13 +101,6 @@ _COMMAND_KINDS = {
 }
 
 
-def _command_context(command: Command) -> dict[str, Any]:
-    context: dict[str, Any] = {}
-    if command.name == "fresh":
-        context["fresh"] = True
-    if command.unknown:
-        context["unknown"] = command.unknown
-    return context
 
 
 def _by_an_app(item: dict[str, Any]) -> bool:
@@ -122,7 +115,7 @@ def _command_trigger(
     author: dict[str, Any],
     *,
     is_pull_request: bool,
-    context: dict[str, Any],
+    origin: Origin,
 ) -> Trigger:
     """The Trigger for a command written in a comment or review on `thread` (issue or PR)."""
     repository, clone_url, installation_id = _repository(payload)
@@ -137,11 +130,11 @@ def _command_trigger(
         body=optional(thread, "body") or "",
         requested_by=optional(author, "user", "login") or field(payload, "sender", "login"),
         instructions=command.instructions,
-        context={**context, **_command_context(command)},
+        origin=origin.but(fresh=command.name == "fresh", unknown=command.unknown or ""),
     )
 
 
-def _pull_request_context(pull: dict[str, Any]) -> dict[str, Any]:
+def _pull_request_code(pull: dict[str, Any]) -> dict[str, Any]:
     """Where a PR's code lives, as the event saw it (the worker re-reads it before pushing)."""
     return {
         "head_ref": field(pull, "head", "ref"),
@@ -162,14 +155,14 @@ def _issue_comment(delivery: Delivery, rules: RuleSettings) -> Decision:
     if command is None:
         return Ignore("the comment holds no command")
     issue = field(payload, "issue", kind=dict)
-    context = {
-        "source": "issue_comment",
-        "comment_id": field(comment, "id", kind=int),
-        "comment_url": field(comment, "html_url"),
-    }
+    origin = Origin(
+        source="issue_comment",
+        comment_id=field(comment, "id", kind=int),
+        comment_url=field(comment, "html_url"),
+    )
     is_pull_request = isinstance(issue.get("pull_request"), dict)
     return _command_trigger(
-        payload, command, issue, comment, is_pull_request=is_pull_request, context=context
+        payload, command, issue, comment, is_pull_request=is_pull_request, origin=origin
     )
 
 
@@ -184,23 +177,21 @@ def _review_comment(delivery: Delivery, rules: RuleSettings) -> Decision:
     if command is None:
         return Ignore("the review comment holds no command")
     pull = field(payload, "pull_request", kind=dict)
-    context: dict[str, Any] = {
-        "source": "review_comment",
-        "comment_id": field(comment, "id", kind=int),
-        "comment_url": field(comment, "html_url"),
-        "path": field(comment, "path"),
-        "line": optional(comment, "line", kind=int),
-        "start_line": optional(comment, "start_line", kind=int),
-        "original_line": optional(comment, "original_line", kind=int),
-        "side": optional(comment, "side"),
-        "diff_hunk": field(comment, "diff_hunk"),
-        "commit_id": field(comment, "commit_id"),
-        **_pull_request_context(pull),
-    }
-    reply_to = optional(comment, "in_reply_to_id", kind=int)
-    if reply_to is not None:
-        context["in_reply_to_id"] = reply_to
-    return _command_trigger(payload, command, pull, comment, is_pull_request=True, context=context)
+    origin = Origin(
+        source="review_comment",
+        comment_id=field(comment, "id", kind=int),
+        comment_url=field(comment, "html_url"),
+        path=field(comment, "path"),
+        line=optional(comment, "line", kind=int),
+        start_line=optional(comment, "start_line", kind=int),
+        original_line=optional(comment, "original_line", kind=int),
+        side=optional(comment, "side"),
+        diff_hunk=field(comment, "diff_hunk"),
+        commit_id=field(comment, "commit_id"),
+        in_reply_to_id=optional(comment, "in_reply_to_id", kind=int),
+        **_pull_request_code(pull),
+    )
+    return _command_trigger(payload, command, pull, comment, is_pull_request=True, origin=origin)
 
 
 def _review(delivery: Delivery, rules: RuleSettings) -> Decision:
@@ -215,13 +206,13 @@ def _review(delivery: Delivery, rules: RuleSettings) -> Decision:
     if command is None:
         return Ignore("the review holds no command")
     pull = field(payload, "pull_request", kind=dict)
-    context = {
-        "source": "review",
-        "review_id": field(review, "id", kind=int),
-        "review_url": field(review, "html_url"),
-        **_pull_request_context(pull),
-    }
-    return _command_trigger(payload, command, pull, review, is_pull_request=True, context=context)
+    origin = Origin(
+        source="review",
+        review_id=field(review, "id", kind=int),
+        review_url=field(review, "html_url"),
+        **_pull_request_code(pull),
+    )
+    return _command_trigger(payload, command, pull, review, is_pull_request=True, origin=origin)
 
 
 def _check_run(delivery: Delivery, rules: RuleSettings) -> Decision:
@@ -257,13 +248,13 @@ def _check_run(delivery: Delivery, rules: RuleSettings) -> Decision:
         title=name,
         body="",
         requested_by=field(payload, "sender", "login"),
-        context={
-            "source": "check_run",
-            "check_run_id": field(check_run, "id", kind=int),
+        origin=Origin(
+            source="check_run",
+            check_run_id=field(check_run, "id", kind=int),
             # our ticket id, set when the bot created the check run
-            "external_id": optional(check_run, "external_id") or "",
-            "head_sha": field(check_run, "head_sha"),
-        },
+            external_id=optional(check_run, "external_id") or "",
+            head_sha=field(check_run, "head_sha"),
+        ),
     )
 
 

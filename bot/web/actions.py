@@ -2,7 +2,7 @@
 
 Each action takes the same path as its GitHub counterpart (`/opencode
 cancel`, `/opencode retry`, the label) so the worker reports it the same
-way. The tickets it adds carry `"operator": True` in their context: the
+way. The tickets it adds carry `operator` in their origin: the
 request comes from whoever holds the admin token, not from a GitHub user,
 so the worker must not look up a GitHub permission for it. Nothing here
 calls GitHub or does slow work; everything is one or two store writes.
@@ -17,7 +17,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from ..models import Ticket, TicketKind, TicketState, Trigger
+from ..models import Origin, Ticket, TicketKind, TicketState, Trigger
 from ..store.base import TicketStore
 
 log = logging.getLogger("bot.web")
@@ -40,7 +40,7 @@ def workers_of(request: Request) -> Workers | None:
     return worker
 
 
-def _follow_up(ticket: Ticket, kind: TicketKind, context: dict[str, object]) -> Trigger:
+def _follow_up(ticket: Ticket, kind: TicketKind, origin: Origin) -> Trigger:
     """A control or retry trigger on the same issue as `ticket`, asked by the operator."""
     return Trigger(
         kind=kind,
@@ -52,7 +52,7 @@ def _follow_up(ticket: Ticket, kind: TicketKind, context: dict[str, object]) -> 
         title=ticket.title,
         body="",
         requested_by=OPERATOR,
-        context={**context, "operator": True},
+        origin=origin.but(operator=True),
     )
 
 
@@ -76,7 +76,7 @@ async def cancel(store: TicketStore, workers: Workers | None, ticket_id: int) ->
         return "already-final"
     if ticket.state is TicketState.RUNNING:  # claimed between the two reads
         return await cancel(store, workers, ticket_id)
-    trigger = _follow_up(ticket, TicketKind.CANCEL, {"target": ticket.id, "source": OPERATOR})
+    trigger = _follow_up(ticket, TicketKind.CANCEL, Origin(target=ticket.id, source=OPERATOR))
     delivery = f"dashboard-cancel-{ticket.id}-{uuid.uuid4().hex}"
     cancel_id, _ = await asyncio.to_thread(store.add, delivery, OPERATOR, trigger)
     if workers is not None:
@@ -87,7 +87,7 @@ async def cancel(store: TicketStore, workers: Workers | None, ticket_id: int) ->
 
 async def retry(store: TicketStore, workers: Workers | None, ticket: Ticket) -> int:
     """Queue a `retry` of `ticket` (as `/opencode retry` would); returns the new ticket's id."""
-    trigger = _follow_up(ticket, TicketKind.RETRY, {"retry_of": ticket.id, "source": OPERATOR})
+    trigger = _follow_up(ticket, TicketKind.RETRY, Origin(retry_of=ticket.id, source=OPERATOR))
     delivery = f"dashboard-retry-{ticket.id}-{uuid.uuid4().hex}"
     retry_id, _ = await asyncio.to_thread(store.add, delivery, OPERATOR, trigger)
     if workers is not None:
@@ -123,7 +123,7 @@ async def queue_issue(
         body="",
         requested_by=API_USER,
         instructions=instructions.strip(),
-        context={"source": API_USER, "operator": True},
+        origin=Origin(source=API_USER, operator=True),
     )
     delivery = delivery_id or f"api-{uuid.uuid4().hex}"
     ticket_id, created = await asyncio.to_thread(store.add, delivery, API_USER, trigger)

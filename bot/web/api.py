@@ -43,7 +43,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 FIELDS = frozenset({"repository", "issue", "instructions"})
 PAGE = 100
 MAX_PAGE = 500
-PRIVATE = ("lease_owner", "lease_expires_at", "clone_url", "context", "body")
+PRIVATE = ("lease_owner", "lease_expires_at", "clone_url", "origin", "body")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -51,7 +51,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
-    """A ticket as the API shows it: no lease, clone URL, context or issue body."""
+    """A ticket as the API shows it: no lease, clone URL, origin or issue body."""
     data = asdict(ticket)
     for private in PRIVATE:
         data.pop(private, None)

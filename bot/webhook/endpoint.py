@@ -138,7 +138,7 @@ class WebhookEndpoint:
         The check run's `external_id` is our ticket id; the ticket must belong to
         the repository the signed payload names. One store read, no GitHub call.
         """
-        external = str(trigger.context.get("external_id") or "")
+        external = trigger.origin.external_id
         if not external.isdigit():
             return Ignore("the check run has no ticket of ours")
         if self.store.inline_writes:
@@ -147,13 +147,16 @@ class WebhookEndpoint:
             source = await asyncio.to_thread(self.store.get, int(external))
         if source is None or source.repository.lower() != trigger.repository.lower():
             return Ignore("the check run has no ticket of ours")
-        key = "target" if trigger.kind == TicketKind.CANCEL else "retry_of"
+        if trigger.kind == TicketKind.CANCEL:
+            origin = trigger.origin.but(target=source.id)
+        else:
+            origin = trigger.origin.but(retry_of=source.id)
         return replace(
             trigger,
             number=source.number,
             is_pull_request=source.is_pull_request,
             title=source.title,
-            context={**trigger.context, key: source.id},
+            origin=origin,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -195,7 +198,7 @@ class WebhookEndpoint:
         except PayloadError as exc:
             log.warning("webhook refused: malformed", extra={**context, "reason": exc.message})
             return "malformed", *_error(400, exc.message)
-        if not isinstance(decision, Ignore) and decision.context.get("source") == "check_run":
+        if not isinstance(decision, Ignore) and decision.origin.source == "check_run":
             decision = await self._for_check_run(decision)
         if isinstance(decision, Ignore):
             log.info("webhook ignored", extra={**context, "reason": decision.reason})

@@ -19,7 +19,7 @@ import pytest
 
 from bot.app import build_app
 from bot.config import Settings
-from bot.models import TicketState
+from bot.models import Origin, TicketState
 from bot.store.sqlite import SQLiteStore
 from bot.web.auth import COOKIE, SESSION_SECONDS, Guard
 from tests.fakes.server import ServerThread
@@ -71,7 +71,7 @@ def test_an_issue_becomes_a_queued_ticket_like_the_label(api: Api) -> None:
     assert ticket.clone_url == f"{GITHUB_URL}/octo/hello.git"
     assert ticket.installation_id is None  # the worker looks it up
     assert ticket.requested_by == "api" and ticket.event == "api"
-    assert ticket.context == {"source": "api", "operator": True}
+    assert ticket.origin == Origin(source="api", operator=True)
     listed = httpx.get(
         f"{api.url}/api/tickets/{ticket_id}", headers={"Authorization": f"Bearer {ADMIN}"}
     ).json()
@@ -276,7 +276,7 @@ def test_retry_of_a_finished_ticket_queues_an_operator_retry(api: Api) -> None:
     retry_id = int(done.headers["location"].split("/tickets/")[1].split("?")[0])
     retry = store.get(retry_id)
     assert retry is not None and retry.kind == "retry" and retry.state == "queued"
-    assert retry.context == {"retry_of": ticket_id, "source": "dashboard", "operator": True}
+    assert retry.origin == Origin(retry_of=ticket_id, source="dashboard", operator=True)
     assert retry.requested_by == "dashboard"
 
 

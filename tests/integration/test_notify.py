@@ -325,12 +325,12 @@ def row(url: str, body: str, event: str = "ticket.finished") -> Notification:
 
 
 def finished_body() -> str:
-    from bot.models import Ticket
+    from bot.models import EMPTY_ORIGIN, Ticket
 
     ticket = Ticket(
         id=3, delivery_id="d", event="issues", kind="label", repository="octo/<hello>",
         clone_url="", installation_id=1, number=12, is_pull_request=False, title="T", body="",
-        requested_by="octocat", instructions="", context={}, state=TicketState.SUCCEEDED,
+        requested_by="octocat", instructions="", origin=EMPTY_ORIGIN, state=TicketState.SUCCEEDED,
         created_at=100.0, started_at=110.0, finished_at=185.4, conclusion="success",
         pr_url="https://github.test/octo/hello/pull/13", tokens_input=1000, tokens_output=234,
         cost=0.01234,

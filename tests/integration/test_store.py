@@ -20,7 +20,7 @@ import pytest
 
 from bot.config import Settings
 from bot.errors import StoreError
-from bot.models import Ticket, TicketState, Trigger
+from bot.models import Origin, Ticket, TicketKind, TicketState, Trigger
 from bot.store import open_store
 from bot.store.postgres import PostgresStore
 from bot.store.rows import migrations
@@ -29,6 +29,19 @@ from tests.pg import create_database, drop_database
 
 Store = SQLiteStore | PostgresStore
 LEASE = 60.0
+
+
+ORIGIN = Origin(
+    source="review_comment",
+    comment_id=9,
+    comment_url="https://x.test/héllo ✓",
+    line=12,
+    start_line=None,
+    side="RIGHT",
+    diff_hunk="@@ -1 +1 @@\n-a\n+é",
+    fresh=True,
+    as_kind=TicketKind.ASK,
+)
 
 
 def trigger(number: int = 1, repository: str = "octo/hello", **fields: Any) -> Trigger:
@@ -105,7 +118,7 @@ def test_add_stores_a_queued_ticket_with_every_field(store: Store) -> None:
         installation_id=None,
         is_pull_request=True,
         instructions="add tests",
-        context={"comment": {"id": 9, "body": "héllo ✓"}, "z": [1, 2.5, None], "a": True},
+        origin=ORIGIN,
     )
     before = time.time()
     ticket_id, created = store.add("d-1", "issue_comment", t)
@@ -127,12 +140,12 @@ def test_add_stores_a_queued_ticket_with_every_field(store: Store) -> None:
         body="Please fix it.",
         requested_by="octocat",
         instructions="add tests",
-        context={"comment": {"id": 9, "body": "héllo ✓"}, "z": [1, 2.5, None], "a": True},
+        origin=ORIGIN,
         state=TicketState.QUEUED,
         created_at=ticket.created_at,
     )
-    # the context keeps its key order, as it came in
-    assert list(ticket.context) == ["comment", "z", "a"]
+    # every field of the origin comes back typed, unicode and all
+    assert ticket.origin.as_kind is TicketKind.ASK and ticket.origin.line == 12
 
 
 def test_a_repeated_delivery_makes_no_second_ticket(store: Store) -> None:
@@ -402,7 +415,7 @@ def test_both_backends_return_identical_tickets(tmp_path: Path, pg_database: str
         try:
             store.add_many(
                 [
-                    ("d-1", "issues", trigger(1, context={"b": 1, "a": {"x": [1.5, "é"]}})),
+                    ("d-1", "issues", trigger(1, origin=ORIGIN)),
                     ("d-2", "issue_comment", trigger(1, kind="command", instructions="more")),
                     ("d-3", "pull_request", trigger(5, is_pull_request=True, installation_id=None)),
                 ]
@@ -650,7 +663,7 @@ def test_a_bare_request_joins_the_one_already_asked_for(store: Store) -> None:
     asked, created = store.add("d-4", "issue_comment", trigger(1, instructions="Also add docs."))
     assert created and asked != label
     fresh, created = store.add(
-        "d-5", "issue_comment", trigger(1, instructions="", context={"fresh": True})
+        "d-5", "issue_comment", trigger(1, instructions="", origin=Origin(fresh=True))
     )
     assert created and fresh not in (label, asked)
     other, created = store.add("d-6", "issues", trigger(2, kind="label", instructions=""))
@@ -692,13 +705,14 @@ def test_a_cancel_request_reaches_the_ticket_when_it_runs(store: Store) -> None:
     assert store.request_cancel(run, "alice") is False  # over already
 
 
-def test_instructions_and_context_can_be_updated(store: Store) -> None:
+def test_instructions_and_origin_can_be_updated(store: Store) -> None:
     ticket_id, _ = store.add("d-1", "issue_comment", trigger(1, kind="retry", instructions=""))
-    store.update(ticket_id, instructions="Again, with tests.", context={"retry_of": 7, "x": [1]})
+    origin = Origin(source="retry", retry_of=7, as_kind=TicketKind.LABEL)
+    store.update(ticket_id, instructions="Again, with tests.", origin=origin)
     ticket = store.get(ticket_id)
     assert ticket is not None
     assert ticket.instructions == "Again, with tests."
-    assert ticket.context == {"retry_of": 7, "x": [1]}
+    assert ticket.origin == origin
 
 
 def test_a_busy_repository_does_not_starve_the_others(store: Store) -> None:
@@ -727,10 +741,14 @@ STEPS: list[list[tuple[str, str, Trigger]] | str] = [
     ],
     [
         ("a-3", "issue_comment", trigger(1, instructions="Also add docs.")),  # stored before
-        ("a-6", "issue_comment", trigger(2, instructions="", context={"fresh": True})),
+        ("a-6", "issue_comment", trigger(2, instructions="", origin=Origin(fresh=True))),
         ("a-7", "issues", trigger(3, kind="label", instructions="", installation_id=None)),
         ("a-8", "issue_comment", trigger(3, instructions="")),  # joins a-7
-        ("a-9", "issue_comment", trigger(3, instructions="", context={"k": ["é", 1.5]})),
+        (
+            "a-9",
+            "issue_comment",
+            trigger(3, instructions="", origin=Origin(comment_url="é", start_line=15)),
+        ),
         ("a-10", "issue_comment", trigger(3, kind="help", instructions="")),
         ("a-2", "issue_comment", trigger(1, instructions="")),  # no ticket of its own: joins
     ],
@@ -787,7 +805,7 @@ def decide(store: Store) -> Decided:
     tickets = {t.id: t for t in store.tickets(limit=1000)}
     made = [[(tickets[i].delivery_id, created) for i, created in batch] for batch in results]
     rows = sorted(
-        (t.delivery_id, t.event, t.kind, t.number, t.title.replace("\x00", "\ufffd"), t.context,
+        (t.delivery_id, t.event, t.kind, t.number, t.title.replace("\x00", "\ufffd"), t.origin,
          t.installation_id, t.state)
         for t in tickets.values()
     )  # fmt: skip

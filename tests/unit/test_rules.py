@@ -6,12 +6,17 @@ from pathlib import Path
 import pytest
 
 from bot.errors import PayloadError
-from bot.models import Delivery, Trigger
+from bot.models import Delivery, Origin, Trigger
 from bot.triggers.rules import Ignore, RuleSettings, decide
 from tests.paths import PAYLOADS
 
 RULES = RuleSettings(trigger_label="auto-code")
 ALL = sorted(PAYLOADS.glob("*/*.json"))
+
+
+def stored(origin: Origin) -> dict:
+    """The origin as the store keeps it (JSON, defaults left out)."""
+    return dict(json.loads(origin.to_json()))
 
 
 def delivery(path: Path, payload: dict | None = None) -> Delivery:
@@ -153,11 +158,13 @@ def test_a_command_in_an_issue_comment_makes_a_command_trigger(name: str) -> Non
     assert trigger.title == data["issue"]["title"]
     assert trigger.body == (data["issue"]["body"] or "")
     assert trigger.requested_by == data["comment"]["user"]["login"]
-    assert trigger.context == {
-        "source": "issue_comment",
-        "comment_id": data["comment"]["id"],
-        "comment_url": data["comment"]["html_url"],
-    }
+    assert trigger.origin == Origin(
+        **{
+            "source": "issue_comment",
+            "comment_id": data["comment"]["id"],
+            "comment_url": data["comment"]["html_url"],
+        }
+    )
 
 
 def test_an_issue_comment_on_a_pull_request() -> None:
@@ -165,7 +172,7 @@ def test_an_issue_comment_on_a_pull_request() -> None:
     d.payload["issue"]["pull_request"] = {"url": "https://api.github.com/repos/o/r/pulls/1"}
     trigger = decided(d)
     assert trigger.is_pull_request is True
-    assert set(trigger.context) == {"source", "comment_id", "comment_url"}
+    assert set(stored(trigger.origin)) == {"source", "comment_id", "comment_url"}
 
 
 def test_the_commenter_asks_even_when_another_user_sent_the_event() -> None:
@@ -193,7 +200,7 @@ def test_sub_commands_map_to_trigger_kinds(
 ) -> None:
     trigger = decided(comment(body))
     assert (trigger.kind, trigger.instructions) == (kind, instructions)
-    assert {k: v for k, v in trigger.context.items() if k in ("fresh", "unknown")} == extra
+    assert {k: v for k, v in stored(trigger.origin).items() if k in ("fresh", "unknown")} == extra
 
 
 @pytest.mark.parametrize("body", ["/opencode cancel", "/opencode ask why", "/opencode fix it"])
@@ -277,22 +284,24 @@ def test_a_review_comment_carries_the_diff_position(name: str) -> None:
     assert (trigger.title, trigger.body) == (pull["title"], pull["body"])
     assert trigger.requested_by == note["user"]["login"]
     assert trigger.installation_id == data["installation"]["id"]
-    assert trigger.context == {
-        "source": "review_comment",
-        "comment_id": note["id"],
-        "comment_url": note["html_url"],
-        "path": "README.md",
-        "line": note["line"],
-        "start_line": None,
-        "original_line": note["original_line"],
-        "side": "RIGHT",
-        "diff_hunk": note["diff_hunk"],
-        "commit_id": note["commit_id"],
-        "head_ref": pull["head"]["ref"],
-        "head_repo": pull["head"]["repo"]["full_name"],
-        "base_ref": pull["base"]["ref"],
-        "head_sha": pull["head"]["sha"],
-    }
+    assert trigger.origin == Origin(
+        **{
+            "source": "review_comment",
+            "comment_id": note["id"],
+            "comment_url": note["html_url"],
+            "path": "README.md",
+            "line": note["line"],
+            "start_line": None,
+            "original_line": note["original_line"],
+            "side": "RIGHT",
+            "diff_hunk": note["diff_hunk"],
+            "commit_id": note["commit_id"],
+            "head_ref": pull["head"]["ref"],
+            "head_repo": pull["head"]["repo"]["full_name"],
+            "base_ref": pull["base"]["ref"],
+            "head_sha": pull["head"]["sha"],
+        }
+    )
 
 
 def test_a_review_comment_reply_and_a_deleted_fork() -> None:
@@ -301,9 +310,9 @@ def test_a_review_comment_reply_and_a_deleted_fork() -> None:
     data["pull_request"]["head"]["repo"] = None  # the fork was deleted
     trigger = decided(delivery(path, data))
     assert trigger.kind == "retry"
-    assert trigger.context["in_reply_to_id"] == 284312600
-    assert trigger.context["start_line"] == 260
-    assert trigger.context["head_repo"] is None
+    assert trigger.origin.in_reply_to_id == 284312600
+    assert trigger.origin.start_line == 260
+    assert trigger.origin.head_repo is None
 
 
 @pytest.mark.parametrize("name", ["edited.json", "deleted.json"])
@@ -330,15 +339,17 @@ def test_a_submitted_review_with_a_command(name: str) -> None:
     assert trigger.instructions == "rename `x` to `count`"
     assert (trigger.number, trigger.is_pull_request) == (pull["number"], True)
     assert trigger.requested_by == review["user"]["login"]
-    assert trigger.context == {
-        "source": "review",
-        "review_id": review["id"],
-        "review_url": review["html_url"],
-        "head_ref": pull["head"]["ref"],
-        "head_repo": pull["head"]["repo"]["full_name"],
-        "base_ref": pull["base"]["ref"],
-        "head_sha": pull["head"]["sha"],
-    }
+    assert trigger.origin == Origin(
+        **{
+            "source": "review",
+            "review_id": review["id"],
+            "review_url": review["html_url"],
+            "head_ref": pull["head"]["ref"],
+            "head_repo": pull["head"]["repo"]["full_name"],
+            "base_ref": pull["base"]["ref"],
+            "head_sha": pull["head"]["sha"],
+        }
+    )
 
 
 def test_reviews_without_a_command_or_not_submitted_are_ignored() -> None:
@@ -370,12 +381,14 @@ def test_a_rerequested_check_run_of_ours(name: str) -> None:
     assert trigger.requested_by == data["sender"]["login"]
     assert (trigger.title, trigger.body, trigger.instructions) == ("Auto-Code", "", "")
     assert trigger.installation_id == data["installation"]["id"]
-    assert trigger.context == {
-        "source": "check_run",
-        "check_run_id": data["check_run"]["id"],
-        "external_id": "42",
-        "head_sha": data["check_run"]["head_sha"],
-    }
+    assert trigger.origin == Origin(
+        **{
+            "source": "check_run",
+            "check_run_id": data["check_run"]["id"],
+            "external_id": "42",
+            "head_sha": data["check_run"]["head_sha"],
+        }
+    )
 
 
 def test_a_rerequested_check_run_on_a_pull_request() -> None:
@@ -391,7 +404,7 @@ def test_the_cancel_button_of_our_check_run() -> None:
     trigger = decided(delivery(path, data), RuleSettings(app_id="25811"))
     assert trigger.kind == "cancel"
     assert (trigger.number, trigger.is_pull_request) == (26764, True)
-    assert trigger.context["external_id"] == "42"
+    assert trigger.origin.external_id == "42"
 
 
 def test_other_requested_actions_and_check_run_events_are_ignored() -> None:

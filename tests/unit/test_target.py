@@ -82,17 +82,17 @@ def test_a_closed_pull_request_gets_nothing() -> None:
 
 
 def test_a_python_api_ticket_works_on_the_branch_it_names() -> None:
-    from bot.models import Ticket, TicketKind, TicketState
+    from bot.models import Origin, Ticket, TicketKind, TicketState
     from bot.policy.target import work_branch
 
     ticket = Ticket(
         id=0, delivery_id="s", event="service", kind=TicketKind.SERVICE, repository="o/r",
         clone_url="https://github.com/o/r.git", installation_id=None, number=0,
         is_pull_request=False, title="Add a greeting", body="", requested_by="service",
-        instructions="", context={"branch": "autocode/add-a-greeting"},
+        instructions="", origin=Origin(branch="autocode/add-a-greeting"),
         state=TicketState.RUNNING, created_at=0.0,
     )  # fmt: skip
     assert work_branch(ticket) == "autocode/add-a-greeting"
-    # an issue's ticket cannot name another branch: its context comes from a webhook
+    # an issue's ticket cannot name another branch: its origin comes from a webhook
     issue = replace(ticket, kind=TicketKind.LABEL, number=7)
     assert work_branch(issue) == "autocode/issue-7"
