@@ -1,12 +1,18 @@
 """End to end: signed webhook → completed check run, split by phase.
 
-    python -m bench.e2e [--runs 3]
+    python -m bench.e2e [--runs 3] [--baseline REV] [--rounds N]
 
 The whole bot runs in this process behind a real uvicorn server, against the
 fake GitHub and the scripted LLM on 127.0.0.1, with the real opencode in the
 real runner image on the local Docker engine. The agent writes one file and
 answers. Prints each phase (median over the runs) and the bot's overhead:
 everything that is not the agent's own time (target < 3 s).
+
+`--baseline REV` measures the bot as it was at git revision REV beside this
+tree's, in one run: each side runs in its own process (the `bot` package of
+REV exported with `git archive`, the same fakes and bench), alternating,
+`--rounds` times (default 3) with `--runs` tickets each; the table shows
+each phase's median over all of a side's tickets.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,10 +81,8 @@ def one_run(bot_url: str, github: FakeGitHub, llm: ScriptedLLM) -> dict[str, Any
     return {"ticket": ticket_id, "state": ticket["state"], "total": completed[0]["time"] - began}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+def measure(runs: int) -> list[dict[str, float]]:
+    """`runs` tickets through the bot of this process; each one's phases and total."""
     timings = Timings()
     logging.getLogger().addHandler(timings)
     logging.getLogger().setLevel(logging.INFO)
@@ -101,19 +107,69 @@ def main() -> None:
             "AUTOCODE_ADMIN_TOKEN": ADMIN,
         })  # fmt: skip
         with ServerThread(build_app(settings)) as server:
-            results = [one_run(server.url, github, llm) for _ in range(args.runs)]
+            results = [one_run(server.url, github, llm) for _ in range(runs)]
     rows = []
     for result in results:
+        if result["state"] != "succeeded":
+            raise SystemExit(f"ticket {result['ticket']} ended {result['state']}")
         phases = timings.by_ticket.get(result["ticket"], {})
         rows.append({**{p: phases.get(p, 0.0) for p in PHASES}, "total": result["total"]})
-    states = {r["state"] for r in results}
-    out = sys.stdout
-    out.write(f"runs: {len(results)}  states: {sorted(states)}\n")
-    out.write(f"{'phase':<18}{'median s':>10}\n")
+    return rows
+
+
+def table(sides: dict[str, list[dict[str, float]]]) -> str:
+    """Each phase's median per side, and the bot's overhead beyond the agent's own time."""
+    names = list(sides)
+    lines = [f"{'phase':<18}" + "".join(f"{n:>22}" for n in names)]
     for phase in (*PHASES, "total"):
-        out.write(f"{phase:<18}{statistics.median(r[phase] for r in rows):>10.3f}\n")
-    overhead = statistics.median(r["total"] - r["agent"] for r in rows)
-    out.write(f"bot overhead beyond the agent's own time: {overhead:.2f} s (target < 3 s)\n")
+        cells = "".join(f"{statistics.median(r[phase] for r in sides[n]):>22.3f}" for n in names)
+        lines.append(f"{phase:<18}{cells}")
+    overheads = "".join(
+        f"{statistics.median(r['total'] - r['agent'] for r in sides[n]):>22.3f}" for n in names
+    )
+    lines.append(f"{'overhead':<18}{overheads}")
+    lines.append("overhead: the bot's time beyond the agent's own, median s (target < 3 s)")
+    return "\n".join(lines) + "\n"
+
+
+def side_by_side(baseline: str, runs: int, rounds: int) -> None:
+    from bench.intake import ROOT, export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        before = Path(tmp) / "baseline"
+        commit = export(baseline, before)
+        sides: dict[str, list[dict[str, float]]] = {f"@{baseline} {commit}": [], "this tree": []}
+        paths = {f"@{baseline} {commit}": f"{before}{os.pathsep}{ROOT}", "this tree": str(ROOT)}
+        for _ in range(rounds):
+            for name, path in paths.items():
+                env = {**os.environ, "PYTHONPATH": path}
+                done = subprocess.run(
+                    [sys.executable, "-m", "bench.e2e", "--runs", str(runs), "--json"],
+                    cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if done.returncode != 0:
+                    raise SystemExit(f"{name}: {done.stderr[-2000:]}")
+                sides[name] += json.loads(done.stdout.splitlines()[-1])
+    sys.stdout.write(f"tickets per side: {runs * rounds} ({rounds} rounds of {runs})\n")
+    sys.stdout.write(table(sides))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="also measure the bot at this git revision")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline:
+        side_by_side(args.baseline, args.runs, args.rounds)
+        return
+    rows = measure(args.runs)
+    if args.json:
+        sys.stdout.write("\n" + json.dumps(rows) + "\n")
+        return
+    sys.stdout.write(f"runs: {len(rows)}\n")
+    sys.stdout.write(table({"this tree": rows}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -90,6 +90,22 @@ def build_app(
         on_ticket=on_ticket,
         metrics=metrics,
     )
+    lifespan = _lifespan(
+        settings, store, runner, metrics, worker=worker, notifier=notifier, owns_store=owns_store
+    )
+    return Starlette(
+        routes=[
+            Route("/webhook", endpoint.handle, methods=["POST"]),
+            Route("/healthz", _healthz(store, runner), methods=["GET"]),
+            Route("/metrics", metrics.handle, methods=["GET"]),
+            *web_routes(settings, store),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _healthz(store: TicketStore, runner: DockerRunner) -> Callable[[Request], Awaitable[Response]]:
+    """GET /healthz: the database and the Docker engine, each "ok" or why not."""
 
     async def healthz(request: Request) -> Response:
         checks: dict[str, str] = {}
@@ -105,6 +121,21 @@ def build_app(
             checks["docker"] = "unreachable"
         status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
         return JSONResponse({"status": status, **checks}, status_code=200)
+
+    return healthz
+
+
+def _lifespan(
+    settings: Settings,
+    store: TicketStore,
+    runner: DockerRunner,
+    metrics: Metrics,
+    *,
+    worker: Worker | None,
+    notifier: Notifier | None,
+    owns_store: bool,
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's startup and shutdown: the LLM proxy, the workers and the notifier."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -136,12 +167,4 @@ def build_app(
             if owns_store:
                 store.close()
 
-    return Starlette(
-        routes=[
-            Route("/webhook", endpoint.handle, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics.handle, methods=["GET"]),
-            *web_routes(settings, store),
-        ],
-        lifespan=lifespan,
-    )
+    return lifespan

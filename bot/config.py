@@ -91,6 +91,63 @@ def _llm_proxy(environ: Mapping[str, str]) -> tuple[str, int, str]:
     return environ.get("AUTOCODE_LLM_PROXY_HOST", "").strip(), port, url
 
 
+def _private_key(environ: Mapping[str, str]) -> str:
+    """AUTOCODE_PRIVATE_KEY, or the file AUTOCODE_PRIVATE_KEY_PATH names; `\\n` read as newlines."""
+    private_key = environ.get("AUTOCODE_PRIVATE_KEY", "").strip()
+    key_path = environ.get("AUTOCODE_PRIVATE_KEY_PATH", "").strip()
+    if not private_key and key_path:
+        try:
+            private_key = Path(key_path).expanduser().read_text()
+        except OSError as exc:
+            raise SettingsError(
+                f"AUTOCODE_PRIVATE_KEY_PATH {key_path!r} cannot be read: {exc.strerror}"
+            ) from None
+    if private_key and "\\n" in private_key and "\n" not in private_key:
+        private_key = private_key.replace("\\n", "\n")
+    return private_key
+
+
+def _agent_network(environ: Mapping[str, str]) -> str:
+    network = environ.get("AUTOCODE_AGENT_NETWORK", "").strip() or "internal"
+    if network not in NETWORK_MODES:
+        raise SettingsError(
+            f"AUTOCODE_AGENT_NETWORK must be one of {', '.join(NETWORK_MODES)}, got {network!r}"
+        )
+    return network
+
+
+def _agent_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables AUTOCODE_AGENT_ENV names, with their values; each must be set."""
+    agent_env: dict[str, str] = {}
+    for name in environ.get("AUTOCODE_AGENT_ENV", "").split(","):
+        name = name.strip()
+        if not name:
+            continue
+        if name not in environ:
+            raise SettingsError(
+                f"AUTOCODE_AGENT_ENV names {name}, but {name} is not set in the environment"
+            )
+        agent_env[name] = environ[name]
+    return agent_env
+
+
+def _command(environ: Mapping[str, str]) -> str:
+    command = environ.get("AUTOCODE_COMMAND", "").strip() or "/opencode"
+    if any(ch.isspace() for ch in command):
+        raise SettingsError(f"AUTOCODE_COMMAND must be one word, got {command!r}")
+    return command
+
+
+def _database_url(environ: Mapping[str, str]) -> str:
+    database_url = environ.get("AUTOCODE_DATABASE_URL", "").strip() or "sqlite:///./autocode.db"
+    if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise SettingsError(
+            "AUTOCODE_DATABASE_URL must start with sqlite:// or postgresql://, "
+            f"got {database_url.split(':', 1)[0]!r}"
+        )
+    return database_url
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the bot can be told, with the embedded defaults."""
@@ -137,46 +194,11 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read the settings; raise SettingsError naming the first bad one."""
-        private_key = environ.get("AUTOCODE_PRIVATE_KEY", "").strip()
-        key_path = environ.get("AUTOCODE_PRIVATE_KEY_PATH", "").strip()
-        if not private_key and key_path:
-            try:
-                private_key = Path(key_path).expanduser().read_text()
-            except OSError as exc:
-                raise SettingsError(
-                    f"AUTOCODE_PRIVATE_KEY_PATH {key_path!r} cannot be read: {exc.strerror}"
-                ) from None
-        if private_key and "\\n" in private_key and "\n" not in private_key:
-            private_key = private_key.replace("\\n", "\n")
-
-        network = environ.get("AUTOCODE_AGENT_NETWORK", "").strip() or "internal"
-        if network not in NETWORK_MODES:
-            raise SettingsError(
-                f"AUTOCODE_AGENT_NETWORK must be one of {', '.join(NETWORK_MODES)}, got {network!r}"
-            )
-
-        agent_env: dict[str, str] = {}
-        for name in environ.get("AUTOCODE_AGENT_ENV", "").split(","):
-            name = name.strip()
-            if not name:
-                continue
-            if name not in environ:
-                raise SettingsError(
-                    f"AUTOCODE_AGENT_ENV names {name}, but {name} is not set in the environment"
-                )
-            agent_env[name] = environ[name]
-
-        command = environ.get("AUTOCODE_COMMAND", "").strip() or "/opencode"
-        if any(ch.isspace() for ch in command):
-            raise SettingsError(f"AUTOCODE_COMMAND must be one word, got {command!r}")
-
-        database_url = environ.get("AUTOCODE_DATABASE_URL", "").strip() or "sqlite:///./autocode.db"
-        if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
-            raise SettingsError(
-                "AUTOCODE_DATABASE_URL must start with sqlite:// or postgresql://, "
-                f"got {database_url.split(':', 1)[0]!r}"
-            )
-
+        private_key = _private_key(environ)
+        network = _agent_network(environ)
+        agent_env = _agent_env(environ)
+        command = _command(environ)
+        database_url = _database_url(environ)
         auth_default = str(Path("~/.local/share/opencode/auth.json").expanduser())
         cpus = _float(environ, "AUTOCODE_AGENT_CPUS")
         proxy_host, proxy_port, proxy_url = _llm_proxy(environ)

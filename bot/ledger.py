@@ -63,9 +63,7 @@ class Ledger:
                 ticket_id, tokens_input=usage.input, tokens_output=usage.output, cost=usage.cost
             )
 
-    async def repeats(
-        self, ticket_id: int, *, instructions: str, origin: Origin
-    ) -> None:
+    async def repeats(self, ticket_id: int, *, instructions: str, origin: Origin) -> None:
         """A retry takes the instructions and origin of the ticket it repeats."""
         await self._write(ticket_id, instructions=instructions, origin=origin)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .access import AgentLLM, prepare
+from .grant import Grant, ProxyUsage
 from .meter import Meter, Tokens, usage_of
 from .providers import KNOWN, Mode, Plan, Upstream, plan
-from .proxy import Grant, LLMProxy, ProxyUsage
+from .proxy import LLMProxy
 
 __all__ = [
     "KNOWN",

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BotError
+from .grant import Grant, ProxyUsage
 from .providers import Mode, plan
-from .proxy import Grant, LLMProxy, ProxyUsage
+from .proxy import LLMProxy
 
 log = logging.getLogger("bot.llm")
 

@@ -138,6 +138,99 @@ def _base_url(name: str, entry: Mapping[str, Any] | None) -> str:
     return known.base_url if known else ""
 
 
+@dataclass
+class _Planning:
+    """`plan` at work: the sources it reads, and the plan so far."""
+
+    agent_env: Mapping[str, str]
+    providers: dict[str, dict[str, Any]]  # the opencode config's
+    entries: dict[str, dict[str, Any]]  # auth.json's
+    logins: set[str]  # providers with an OAuth login in auth.json
+    result: Plan
+    consumed: set[str] = field(default_factory=set)  # variables whose value the proxy now holds
+
+    def take(self, name: str, key: str, source: str, otherwise: str) -> bool:
+        """Proxy `name` with `key` when its base URL is known; else note it `otherwise`."""
+        entry = self.providers.get(name)
+        base = _base_url(name, entry)
+        if not base:
+            why = f"{source}: no baseURL in the opencode config and not a provider the bot knows"
+            self.result.modes.append(Mode(name, otherwise, why))
+            return False
+        auth_style = _provider_auth(name, entry or {})
+        self.result.upstreams[name] = Upstream(name, base, key, auth_style, source)
+        self.result.modes.append(Mode(name, "proxied", f"{source}: an API key, kept on the host"))
+        return True
+
+    def from_config(self, config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """Take the config file's apiKeys; the config without the keys taken."""
+        result, agent_env = self.result, self.agent_env
+        sanitized = copy.deepcopy(dict(config)) if config is not None else None
+        for name, entry in self.providers.items():
+            options = entry.get("options")
+            key = options.get("apiKey") if isinstance(options, dict) else None
+            if not isinstance(key, str) or not key:
+                continue
+            if name in self.logins:
+                why = "opencode config: an apiKey beside an OAuth login in auth.json"
+                result.modes.append(Mode(name, "passed", why))
+                continue
+            ref = _ENV_REF.match(key)
+            if ref:
+                if ref.group(1) not in agent_env:
+                    continue  # resolved (or not) inside the container, as before
+                key = agent_env[ref.group(1)]
+            elif key.startswith("{"):
+                result.modes.append(Mode(name, "passed", "opencode config: a {file:…} apiKey"))
+                continue
+            if self.take(name, key, "opencode config", "passed"):
+                if ref:
+                    self.consumed.add(ref.group(1))
+                if sanitized is not None:
+                    sanitized["provider"][name]["options"].pop("apiKey", None)
+        return sanitized
+
+    def from_auth(self) -> dict[str, Any] | None:
+        """Take auth.json's API keys; the entries left for the mounted file (None if none)."""
+        result = self.result
+        kept: dict[str, Any] = {}
+        for name, entry in self.entries.items():
+            if entry.get("type") == "api":
+                key = entry.get("key")
+                if name in result.upstreams:
+                    continue  # the config's key wins; this one is not needed inside
+                if isinstance(key, str) and key and self.take(name, key, "auth.json", "mounted"):
+                    continue
+            else:
+                why = f"auth.json: a {entry.get('type')} login, refreshed by opencode itself"
+                result.modes.append(Mode(name, "mounted", why))
+            kept[name] = copy.deepcopy(entry)
+        return kept or None
+
+    def from_env(self) -> None:
+        """Take the provider keys among AUTOCODE_AGENT_ENV's variables."""
+        result, consumed = self.result, self.consumed
+        for variable, value in self.agent_env.items():
+            if variable in consumed:
+                continue  # a config's {env:…} apiKey, proxied above
+            known = ENV_PROVIDER.get(variable)
+            if known is None:
+                result.modes.append(
+                    Mode(variable, "passed", "AUTOCODE_AGENT_ENV: not a provider key the bot knows")
+                )
+                continue
+            name = known
+            if name in result.upstreams:
+                consumed.add(variable)  # another source's key is used: this one stays out
+            elif name in self.logins:
+                consumed.add(variable)
+                result.modes.append(
+                    Mode(name, "mounted", f"{variable} unused: an OAuth login wins")
+                )
+            elif value and self.take(name, value, f"AUTOCODE_AGENT_ENV {variable}", "passed"):
+                consumed.add(variable)
+
+
 def plan(
     agent_env: Mapping[str, str],
     auth: Mapping[str, Any] | None,
@@ -154,79 +247,14 @@ def plan(
     providers = _config_providers(config)
     entries = {str(k): v for k, v in (auth or {}).items() if isinstance(v, dict)}
     logins = {name for name, entry in entries.items() if entry.get("type") != "api"}
-    consumed: set[str] = set()  # variables whose value the proxy now holds
-
-    def take(name: str, key: str, source: str, otherwise: str) -> bool:
-        entry = providers.get(name)
-        base = _base_url(name, entry)
-        if not base:
-            why = f"{source}: no baseURL in the opencode config and not a provider the bot knows"
-            result.modes.append(Mode(name, otherwise, why))
-            return False
-        auth_style = _provider_auth(name, entry or {})
-        result.upstreams[name] = Upstream(name, base, key, auth_style, source)
-        result.modes.append(Mode(name, "proxied", f"{source}: an API key, kept on the host"))
-        return True
-
+    planning = _Planning(agent_env, providers, entries, logins, result)
     # 1. options.apiKey in the config file (literal, or {env:NAME} of a passed variable)
-    sanitized = copy.deepcopy(dict(config)) if config is not None else None
-    for name, entry in providers.items():
-        options = entry.get("options")
-        key = options.get("apiKey") if isinstance(options, dict) else None
-        if not isinstance(key, str) or not key:
-            continue
-        if name in logins:
-            why = "opencode config: an apiKey beside an OAuth login in auth.json"
-            result.modes.append(Mode(name, "passed", why))
-            continue
-        ref = _ENV_REF.match(key)
-        if ref:
-            if ref.group(1) not in agent_env:
-                continue  # resolved (or not) inside the container, as before
-            key = agent_env[ref.group(1)]
-        elif key.startswith("{"):
-            result.modes.append(Mode(name, "passed", "opencode config: a {file:…} apiKey"))
-            continue
-        if take(name, key, "opencode config", "passed"):
-            if ref:
-                consumed.add(ref.group(1))
-            if sanitized is not None:
-                sanitized["provider"][name]["options"].pop("apiKey", None)
-
+    sanitized = planning.from_config(config)
     # 2. auth.json: API keys go to the proxy, logins stay in the mounted file
-    kept: dict[str, Any] = {}
-    for name, entry in entries.items():
-        if entry.get("type") == "api":
-            key = entry.get("key")
-            if name in result.upstreams:
-                continue  # the config's key wins; this one is not needed inside
-            if isinstance(key, str) and key and take(name, key, "auth.json", "mounted"):
-                continue
-        else:
-            why = f"auth.json: a {entry.get('type')} login, refreshed by opencode itself"
-            result.modes.append(Mode(name, "mounted", why))
-        kept[name] = copy.deepcopy(entry)
-    result.auth = kept or None
-
+    result.auth = planning.from_auth()
     # 3. provider variables named in AUTOCODE_AGENT_ENV
-    for variable, value in agent_env.items():
-        if variable in consumed:
-            continue  # a config's {env:…} apiKey, proxied above
-        known = ENV_PROVIDER.get(variable)
-        if known is None:
-            result.modes.append(
-                Mode(variable, "passed", "AUTOCODE_AGENT_ENV: not a provider key the bot knows")
-            )
-            continue
-        name = known
-        if name in result.upstreams:
-            consumed.add(variable)  # another source's key is used: this one stays out
-        elif name in logins:
-            consumed.add(variable)
-            result.modes.append(Mode(name, "mounted", f"{variable} unused: an OAuth login wins"))
-        elif value and take(name, value, f"AUTOCODE_AGENT_ENV {variable}", "passed"):
-            consumed.add(variable)
-    for variable in consumed:
+    planning.from_env()
+    for variable in planning.consumed:
         result.env.pop(variable, None)
     result.config = sanitized
     return result

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
 
 import anyio
 import httpx
@@ -35,15 +33,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .meter import Meter, Tokens
+from .grant import KEY_HEADERS, Grant, ProxyUsage, digest, presented_capability
+from .meter import Meter
 from .providers import Upstream
 
 log = logging.getLogger("bot.llm.proxy")
 
 MAX_BODY = 32 * 1024 * 1024
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-# the capability arrives wherever the provider's SDK puts its key
-KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
 HOP_BY_HOP = frozenset(
     {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
@@ -51,46 +48,6 @@ HOP_BY_HOP = frozenset(
     }
 )  # fmt: skip
 UPSTREAM_TIMEOUT = httpx.Timeout(connect=30.0, read=900.0, write=120.0, pool=60.0)
-
-
-@dataclass
-class ProxyUsage:
-    """What one run's agent asked of its providers, as the proxy saw it."""
-
-    requests: int = 0
-    failed: int = 0  # answers with a status of 400 or more, and providers not reached
-    tokens: Tokens = field(default_factory=Tokens)
-
-
-@dataclass
-class Grant:
-    """One run's capability and the providers it opens."""
-
-    ticket_id: int
-    capability: str = field(repr=False)
-    upstreams: Mapping[str, Upstream] = field(repr=False)
-    expires_at: float  # time.monotonic(); a lost run's capability dies anyway
-    token_budget: int | None = None
-    usage: ProxyUsage = field(default_factory=ProxyUsage)
-
-
-def _digest(capability: str) -> bytes:
-    return hashlib.sha256(capability.encode()).digest()
-
-
-def presented_capability(headers: Mapping[str, str]) -> str:
-    """The capability a request carries (as a bearer token or an API-key header)."""
-    for name in KEY_HEADERS:
-        value = headers.get(name, "").strip()
-        if not value:
-            continue
-        if name == "authorization":
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() != "bearer":
-                continue
-            value = token.strip()
-        return value
-    return ""
 
 
 def _error(status: int, message: str, kind: str) -> JSONResponse:
@@ -209,12 +166,12 @@ class LLMProxy:
             expires_at=time.monotonic() + lifetime,
             token_budget=token_budget,
         )
-        self._grants[_digest(grant.capability)] = grant
+        self._grants[digest(grant.capability)] = grant
         return grant
 
     def revoke(self, grant: Grant) -> ProxyUsage:
         """Forget the capability: from now on it gets 401. Returns the run's usage."""
-        self._grants.pop(_digest(grant.capability), None)
+        self._grants.pop(digest(grant.capability), None)
         tokens = grant.usage.tokens
         log.info(
             "llm proxy run ended",
@@ -235,11 +192,11 @@ class LLMProxy:
     def _find(self, presented: str) -> Grant | None:
         if not presented:
             return None
-        grant = self._grants.get(_digest(presented))
+        grant = self._grants.get(digest(presented))
         if grant is None or not hmac.compare_digest(grant.capability, presented):
             return None
         if time.monotonic() >= grant.expires_at:
-            self._grants.pop(_digest(presented), None)
+            self._grants.pop(digest(presented), None)
             return None
         return grant
 
@@ -261,17 +218,7 @@ class LLMProxy:
         body = await request.body()
         if len(body) > MAX_BODY:
             return _error(413, "request too large", "invalid_request_error")
-        url = f"{upstream.base_url}/{request.path_params['path']}"
-        if request.url.query:
-            url += f"?{request.url.query}"
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k not in HOP_BY_HOP and k not in KEY_HEADERS and k != "accept-encoding"
-        }
-        name, value = upstream.auth_header()
-        headers[name] = value
-        headers["accept-encoding"] = "identity"  # the usage must be readable on the way back
+        url, headers = _outgoing(request, upstream)
         assert self._client is not None
         grant.usage.requests += 1
         try:
@@ -289,27 +236,51 @@ class LLMProxy:
             return _error(502, f"the provider could not be reached ({kind})", "api_error")
         passed = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         if answer.status_code >= 400:
-            # an error is small and read whole: a provider that echoes the key gets it masked
             grant.usage.failed += 1
-            try:
-                error = await answer.aread()
-            except httpx.HTTPError:
-                error = b""
-            finally:
-                await answer.aclose()
-            error = error.replace(upstream.key.encode(), b"***")
-            passed.pop("content-encoding", None)  # aread() has decoded it
-            return Response(error, status_code=answer.status_code, headers=passed)
+            return await _failed(answer, upstream, passed)
         meter = Meter(answer.headers.get("content-type", ""))
+        return StreamingResponse(
+            _metered(answer, meter, grant), status_code=answer.status_code, headers=passed
+        )
 
-        async def relay() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in answer.aiter_raw():
-                    meter.feed(chunk)
-                    yield chunk
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await answer.aclose()
-                grant.usage.tokens.add(meter.finish())
 
-        return StreamingResponse(relay(), status_code=answer.status_code, headers=passed)
+def _outgoing(request: Request, upstream: Upstream) -> tuple[str, dict[str, str]]:
+    """The provider's URL for a request, and its headers with the real key in place."""
+    url = f"{upstream.base_url}/{request.path_params['path']}"
+    if request.url.query:
+        url += f"?{request.url.query}"
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k not in HOP_BY_HOP and k not in KEY_HEADERS and k != "accept-encoding"
+    }
+    name, value = upstream.auth_header()
+    headers[name] = value
+    headers["accept-encoding"] = "identity"  # the usage must be readable on the way back
+    return url, headers
+
+
+async def _failed(answer: httpx.Response, upstream: Upstream, passed: dict[str, str]) -> Response:
+    """A provider's error answer, passed on to the agent."""
+    # an error is small and read whole: a provider that echoes the key gets it masked
+    try:
+        error = await answer.aread()
+    except httpx.HTTPError:
+        error = b""
+    finally:
+        await answer.aclose()
+    error = error.replace(upstream.key.encode(), b"***")
+    passed.pop("content-encoding", None)  # aread() has decoded it
+    return Response(error, status_code=answer.status_code, headers=passed)
+
+
+async def _metered(answer: httpx.Response, meter: Meter, grant: Grant) -> AsyncIterator[bytes]:
+    """The answer's bytes as they arrive; its tokens count against the grant once it ends."""
+    try:
+        async for chunk in answer.aiter_raw():
+            meter.feed(chunk)
+            yield chunk
+    finally:
+        with anyio.CancelScope(shield=True):
+            await answer.aclose()
+        grant.usage.tokens.add(meter.finish())

@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..config import Settings
 from ..errors import BotError, DockerUnavailable, GitHubError
-from ..github import render
-from ..github.render import Outcome
 from ..github.reporter import Reporter
 from ..hooks import TicketEvents
 from ..ledger import Ledger
 from ..memory import session_store
-from ..models import Conclusion, Ticket, TicketKind, TicketState
+from ..models import Ticket, TicketKind, TicketState
 from ..policy.authz import Asker, authorize
 from ..runner.docker import container_user, store_key
 from ..store.base import TicketStore
@@ -36,15 +34,13 @@ from .control import Control
 from .ports import App, Engine, Repository
 from .run import Run
 from .state import CancelSignal, Deps, Placement
+from .upkeep import Upkeep
 from .waiting import Waiting, asker_of, reject
 
 if TYPE_CHECKING:
     from ..llm.proxy import LLMProxy
 
 log = logging.getLogger("bot.worker")
-
-SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
-SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
 
 
 class Job(NamedTuple):
@@ -85,25 +81,15 @@ class Worker:
         self.waiting = Waiting(store, self.ledger)
         self.control = Control(store, self.ledger, settings.command, self._cancels)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._swept = 0.0
-        self._sessions_swept = 0.0
         # names the database on container labels, never revealing its URL
         self.store_key = store_key(settings.database_url)
         self.docker_ok = True
         placement = Placement(container_user(), self.worker_id, self.store_key)
         self.sessions = session_store(settings.workdir, placement.owner)
-        self.deps = Deps(
-            settings=settings,
-            ledger=self.ledger,
-            log=store,
-            app=github,
-            containers=runner,
-            sessions=self.sessions,
-            placement=placement,
-            clock=lambda: self.clock(),
-            waiting=self.waiting,
-            workspace=workspace,
-        )
+        self.deps = self._deps(placement, workspace)
+        self.upkeep = Upkeep(settings, store, self.ledger, github, runner, self.sessions,
+                             worker_id=self.worker_id, store_key=self.store_key,
+                             running=self._cancels, clock=lambda: self.clock())  # fmt: skip
         # the one dispatch table: what each kind of ticket does once it is claimed
         self._handlers: dict[TicketKind, Callable[[Job], Awaitable[None]]] = {
             TicketKind.LABEL: self._run,
@@ -114,6 +100,21 @@ class Worker:
             TicketKind.CANCEL: self._cancel_runs,
             TicketKind.HELP: self._help,
         }
+
+    def _deps(self, placement: Placement, workspace: Callable[[Path, str], Workspace]) -> Deps:
+        """What each run gets: this worker's ports, its ledger and its placement."""
+        return Deps(
+            settings=self.settings,
+            ledger=self.ledger,
+            log=self.store,
+            app=self.github,
+            containers=self.runner,
+            sessions=self.sessions,
+            placement=placement,
+            clock=lambda: self.clock(),
+            waiting=self.waiting,
+            workspace=workspace,
+        )
 
     # -- the loop ------------------------------------------------------------
     def wake(self) -> None:
@@ -137,10 +138,8 @@ class Worker:
         self.deps.llm = llm  # the LLM proxy of this process, handed to every run
         log.info("worker started", extra={"worker": self.worker_id})
         while not stop.is_set():
-            await self._recover()
+            await self.upkeep.tick()
             await self._poll_cancels()
-            await self._sweep()
-            await self._sweep_sessions()
             while len(self._tasks) < self.settings.max_parallel and not stop.is_set():
                 if not await self._docker_ready():
                     break
@@ -171,51 +170,6 @@ class Worker:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _sweep(self) -> None:
-        """Remove agent containers of runs that are over or whose worker is gone.
-
-        A container is kept while the store says its ticket runs under the
-        worker named on its label (another live worker on the same engine
-        included); this worker's own are kept while it runs them.
-        """
-        now = time.monotonic()
-        # a dead run's lease must expire before its container is disowned: look that often
-        every = min(SWEEP_EVERY, max(2.0, float(self.settings.lease_seconds)))
-        if self._swept and now - self._swept < every:
-            return
-        self._swept = now
-
-        def keep(ticket_id: int, worker: str) -> bool:
-            if worker == self.worker_id:
-                return ticket_id in self._cancels
-            ticket = self.store.get(ticket_id) if ticket_id else None
-            return (
-                ticket is not None
-                and ticket.state is TicketState.RUNNING
-                and ticket.lease_owner == worker
-            )
-
-        try:
-            removed = await asyncio.to_thread(self.runner.remove_orphans, self.store_key, keep)
-        except Exception:  # Docker or the store down: the next sweep retries
-            log.warning("orphan sweep failed", exc_info=True)
-            return
-        if removed:
-            log.info("removed containers of dead runs", extra={"tickets": removed})
-
-    async def _sweep_sessions(self) -> None:
-        """At start and hourly: remove agent sessions unused for AUTOCODE_SESSION_TTL_DAYS."""
-        now = time.monotonic()
-        if self._sessions_swept and now - self._sessions_swept < SESSION_SWEEP_EVERY:
-            return
-        self._sessions_swept = now
-        try:
-            await asyncio.to_thread(
-                self.sessions.sweep, self.clock(), self.settings.session_ttl_days
-            )
-        except OSError:
-            log.warning("session sweep failed", exc_info=True)
-
     async def drain(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -245,27 +199,6 @@ class Worker:
         for ticket_id, by in asked.items():
             self.cancel(ticket_id, by)
 
-    async def _recover(self) -> None:
-        for ticket in await self.ledger.recover(self.settings.max_attempts):
-            try:
-                await self._report_lost(ticket)
-            except Exception:
-                log.warning("reporting a lost ticket on GitHub failed", exc_info=True,
-                            extra={"ticket": ticket.id})  # fmt: skip
-
-    async def _report_lost(self, ticket: Ticket) -> None:
-        await self._report_failure(
-            ticket, ticket.error or "the run was lost twice; it was not retried again"
-        )
-
-    async def _report_failure(self, ticket: Ticket, reason: str) -> None:
-        """The failure on GitHub: the ticket's comment and, if it has one, its check run."""
-        gh = await self.github.repo(ticket.repository, ticket.installation_id)
-        reporter = Reporter(gh, ticket)
-        outcome = Outcome(Conclusion.FAILURE, "the run failed", reason=reason)
-        await reporter.try_say(render.outcome_comment(ticket.id, outcome))
-        await reporter.conclude_check(self.clock(), "failure", render.check_output(outcome))
-
     # -- one ticket ----------------------------------------------------------
     async def process(self, ticket: Ticket) -> None:
         cancel = CancelSignal()
@@ -293,7 +226,7 @@ class Worker:
             )
             current = await asyncio.to_thread(self.store.get, ticket.id)
             try:
-                await self._report_failure(current or ticket, reason)
+                await self.upkeep.report_failure(current or ticket, reason)
             except Exception:
                 log.warning("reporting a failed ticket on GitHub failed", exc_info=True,
                             extra={"ticket": ticket.id})  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import os
 import threading
 import time
@@ -13,10 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import DockerUnavailable, RunnerError, RunnerImageMissing
+from .container import pump, remove, stop
 from .egress import Egress, bridge_gateway, resolv_conf
 from .spec import LABEL, RELAY_HOST, STORE_LABEL, WORKER_LABEL, ContainerExit, ContainerSpec
-
-log = logging.getLogger("bot.runner")
 
 
 def store_key(database_url: str) -> str:
@@ -158,8 +156,40 @@ class DockerRunner:
 
         loop = asyncio.get_running_loop()
         started = time.monotonic()
+        container = await self._created(spec)
+        result = ContainerExit(exit_code=None)
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self.active += 1
         try:
-            container = await asyncio.to_thread(self._create, spec)
+            await asyncio.to_thread(container.start)
+            result.start_seconds = time.monotonic() - started
+            reader = threading.Thread(
+                target=pump, args=(container, loop, lines), daemon=True, name="agent-logs"
+            )
+            reader.start()
+            await _follow(spec, lines, on_line, cancel, activity, started, result)
+            await _wind_up(container, result, started)
+            # drain what the reader still holds
+            while not lines.empty():
+                line = lines.get_nowait()
+                if line is not None:
+                    on_line(line)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            # the engine went away mid-run (its socket closed, dockerd stopped)
+            raise DockerUnavailable(f"the Docker engine failed during the run: {exc}") from exc
+        finally:
+            self.active -= 1
+            await asyncio.to_thread(remove, container)
+            result.seconds = time.monotonic() - started
+        return result
+
+    async def _created(self, spec: ContainerSpec) -> Any:
+        """The run's container, created; the engine's refusals as the bot's errors."""
+        import docker.errors
+        import requests
+
+        try:
+            return await asyncio.to_thread(self._create, spec)
         except docker.errors.ImageNotFound as exc:
             raise RunnerImageMissing(
                 f"the runner image {spec.image} is missing: build it with `autocode runner build`"
@@ -173,69 +203,6 @@ class DockerRunner:
             raise RunnerError(f"the agent container could not be created: {exc}") from exc
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
-        result = ContainerExit(exit_code=None)
-        lines: asyncio.Queue[str | None] = asyncio.Queue()
-        self.active += 1
-        try:
-            await asyncio.to_thread(container.start)
-            result.start_seconds = time.monotonic() - started
-            reader = threading.Thread(
-                target=self._pump, args=(container, loop, lines), daemon=True, name="agent-logs"
-            )
-            reader.start()
-            last_event = time.monotonic()
-            deadline = started + spec.timeout
-            while True:
-                now = time.monotonic()
-                idle_deadline = max(last_event, activity() if activity else 0.0) + spec.idle_timeout
-                wait = min(deadline, idle_deadline) - now
-                if cancel.is_set():
-                    result.cancelled = True
-                    break
-                if now >= deadline:
-                    result.timed_out = True
-                    break
-                if now >= idle_deadline:
-                    result.timed_out = result.idle = True
-                    break
-                cancel_wait = asyncio.ensure_future(cancel.wait())
-                line_wait = asyncio.ensure_future(lines.get())
-                done, _ = await asyncio.wait(
-                    {cancel_wait, line_wait},
-                    timeout=max(0.05, min(wait, 5.0)),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                cancel_wait.cancel()
-                if line_wait in done:
-                    line = line_wait.result()
-                    if line is None:
-                        break
-                    last_event = time.monotonic()
-                    on_line(line)
-                else:
-                    line_wait.cancel()
-            if result.cancelled or result.timed_out:
-                await asyncio.to_thread(self._stop, container)
-            else:
-                status = await asyncio.to_thread(container.wait, timeout=60)
-                result.exit_code = int(status.get("StatusCode", -1))
-            result.agent_seconds = time.monotonic() - started - result.start_seconds
-            with contextlib.suppress(Exception):
-                raw = await asyncio.to_thread(container.logs, stdout=False, stderr=True, tail=40)
-                result.stderr_tail = raw.decode("utf-8", "replace")[-4000:]
-            # drain what the reader still holds
-            while not lines.empty():
-                line = lines.get_nowait()
-                if line is not None:
-                    on_line(line)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            # the engine went away mid-run (its socket closed, dockerd stopped)
-            raise DockerUnavailable(f"the Docker engine failed during the run: {exc}") from exc
-        finally:
-            self.active -= 1
-            await asyncio.to_thread(self._remove, container)
-            result.seconds = time.monotonic() - started
-        return result
 
     def _create(self, spec: ContainerSpec) -> Any:
         kwargs = spec.create_kwargs()
@@ -269,38 +236,58 @@ class DockerRunner:
         except docker.errors.DockerException as exc:
             raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
 
-    @staticmethod
-    def _pump(
-        container: Any, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]
-    ) -> None:
-        buffer = b""
-        try:
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    loop.call_soon_threadsafe(lines.put_nowait, line.decode("utf-8", "replace"))
-        except Exception:  # the stream ends when the container is stopped or removed
-            log.debug("log stream ended", exc_info=True)
-        finally:
-            if buffer:
-                loop.call_soon_threadsafe(lines.put_nowait, buffer.decode("utf-8", "replace"))
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(lines.put_nowait, None)
 
-    @staticmethod
-    def _stop(container: Any) -> None:
-        with contextlib.suppress(Exception):
-            container.stop(timeout=3)
+async def _follow(
+    spec: ContainerSpec,
+    lines: asyncio.Queue[str | None],
+    on_line: Callable[[str], None],
+    cancel: asyncio.Event,
+    activity: Callable[[], float] | None,
+    started: float,
+    result: ContainerExit,
+) -> None:
+    """Pass the agent's lines on until they end, a timeout, idleness or cancellation."""
+    last_event = time.monotonic()
+    deadline = started + spec.timeout
+    while True:
+        now = time.monotonic()
+        idle_deadline = max(last_event, activity() if activity else 0.0) + spec.idle_timeout
+        wait = min(deadline, idle_deadline) - now
+        if cancel.is_set():
+            result.cancelled = True
+            break
+        if now >= deadline:
+            result.timed_out = True
+            break
+        if now >= idle_deadline:
+            result.timed_out = result.idle = True
+            break
+        cancel_wait = asyncio.ensure_future(cancel.wait())
+        line_wait = asyncio.ensure_future(lines.get())
+        done, _ = await asyncio.wait(
+            {cancel_wait, line_wait},
+            timeout=max(0.05, min(wait, 5.0)),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        cancel_wait.cancel()
+        if line_wait in done:
+            line = line_wait.result()
+            if line is None:
+                break
+            last_event = time.monotonic()
+            on_line(line)
+        else:
+            line_wait.cancel()
 
-    @staticmethod
-    def _remove(container: Any) -> None:
-        for _ in range(3):
-            try:
-                container.remove(force=True)
-                return
-            except Exception as exc:  # noqa: BLE001 (docker-py raises several kinds)
-                if "No such container" in str(exc):
-                    return
-                log.warning("container removal failed; retrying", extra={"error": str(exc)})
-                time.sleep(0.5)
+
+async def _wind_up(container: Any, result: ContainerExit, started: float) -> None:
+    """Stop the container if the run was cut short, else take its exit code; its stderr tail."""
+    if result.cancelled or result.timed_out:
+        await asyncio.to_thread(stop, container)
+    else:
+        status = await asyncio.to_thread(container.wait, timeout=60)
+        result.exit_code = int(status.get("StatusCode", -1))
+    result.agent_seconds = time.monotonic() - started - result.start_seconds
+    with contextlib.suppress(Exception):
+        raw = await asyncio.to_thread(container.logs, stdout=False, stderr=True, tail=40)
+        result.stderr_tail = raw.decode("utf-8", "replace")[-4000:]

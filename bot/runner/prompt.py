@@ -52,6 +52,78 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "\n[… cut]"
 
 
+def _request(
+    repository: str, number: int, kind: str, instructions: str, is_pull_request: bool
+) -> list[str]:
+    """What is asked: the task given, or the issue to resolve; on a pull request, its branch."""
+    parts: list[str] = []
+    if instructions.strip():
+        parts += ["Your task:", _clip(instructions, MAX_BODY), ""]
+        parts.append(f"Context: {kind} #{number} of {repository}.")
+    else:
+        parts.append(f"Resolve {kind} #{number} of the repository {repository}.")
+    if is_pull_request:
+        parts.append(
+            "You are working on the pull request's branch: change its code as asked; "
+            "your changes are added to the pull request as a new commit."
+        )
+    return parts
+
+
+def _review_location(location: CodeLocation) -> list[str]:
+    """The diff lines a review comment was written on, with their hunk."""
+    return [
+        "",
+        f"The request was written as a review comment on {location.describe()}.",
+        "The diff hunk it refers to:",
+        "```diff",
+        _clip(location.diff_hunk, MAX_COMMENT),
+        "```",
+    ]
+
+
+def _thread(title: str, body: str, comments: Sequence[ThreadComment]) -> list[str]:
+    """The issue's title and description, then its comments, oldest first."""
+    parts = [
+        "",
+        f"Title: {' '.join(title.split())}",
+        "",
+        "Description:",
+        _clip(body, MAX_BODY) or "(empty)",
+    ]
+    if comments:
+        parts += ["", "Comments on the thread, oldest first:"]
+        for comment in comments:
+            parts += [f"--- @{comment.author} wrote:", _clip(comment.body, MAX_COMMENT)]
+    return parts
+
+
+def _repo_settings(
+    repo_instructions: str, test_command: str, protected: Sequence[str]
+) -> list[str]:
+    """The repository's own settings: instructions, the test command, the protected paths."""
+    parts: list[str] = []
+    if repo_instructions.strip():
+        parts += [
+            "",
+            "Instructions from the repository's maintainers:",
+            _clip(repo_instructions, MAX_BODY),
+        ]
+    if test_command.strip():
+        parts += [
+            "",
+            f"When you finish, the command `{test_command.strip()}` is run to test your change; "
+            "if it fails you will be shown its output and asked to fix the problem.",
+        ]
+    if protected:
+        parts += [
+            "",
+            "Do not change these protected paths; changes to them are undone: "
+            + ", ".join(f"`{p}`" for p in protected[:50]),
+        ]
+    return parts
+
+
 def build_prompt(
     *,
     repository: str,
@@ -74,55 +146,11 @@ def build_prompt(
     with, and the paths whose changes are undone.
     """
     kind = "pull request" if is_pull_request else "issue"
-    parts: list[str] = []
-    if instructions.strip():
-        parts += ["Your task:", _clip(instructions, MAX_BODY), ""]
-        parts.append(f"Context: {kind} #{number} of {repository}.")
-    else:
-        parts.append(f"Resolve {kind} #{number} of the repository {repository}.")
-    if is_pull_request:
-        parts.append(
-            "You are working on the pull request's branch: change its code as asked; "
-            "your changes are added to the pull request as a new commit."
-        )
+    parts = _request(repository, number, kind, instructions, is_pull_request)
     if location is not None:
-        parts += [
-            "",
-            f"The request was written as a review comment on {location.describe()}.",
-            "The diff hunk it refers to:",
-            "```diff",
-            _clip(location.diff_hunk, MAX_COMMENT),
-            "```",
-        ]
-    parts += [
-        "",
-        f"Title: {' '.join(title.split())}",
-        "",
-        "Description:",
-        _clip(body, MAX_BODY) or "(empty)",
-    ]
-    if comments:
-        parts += ["", "Comments on the thread, oldest first:"]
-        for comment in comments:
-            parts += [f"--- @{comment.author} wrote:", _clip(comment.body, MAX_COMMENT)]
-    if repo_instructions.strip():
-        parts += [
-            "",
-            "Instructions from the repository's maintainers:",
-            _clip(repo_instructions, MAX_BODY),
-        ]
-    if test_command.strip():
-        parts += [
-            "",
-            f"When you finish, the command `{test_command.strip()}` is run to test your change; "
-            "if it fails you will be shown its output and asked to fix the problem.",
-        ]
-    if protected:
-        parts += [
-            "",
-            "Do not change these protected paths; changes to them are undone: "
-            + ", ".join(f"`{p}`" for p in protected[:50]),
-        ]
+        parts += _review_location(location)
+    parts += _thread(title, body, comments)
+    parts += _repo_settings(repo_instructions, test_command, protected)
     parts += ["", RULES]
     if ask:  # an answer only: the workspace is mounted read-only, nothing is pushed
         parts.insert(0, ASK_PREAMBLE)

@@ -6,186 +6,49 @@ LOCKED` and take only the oldest queued ticket of an issue, a partial unique
 index keeps one running ticket per issue, and migrations run under an
 advisory lock. Every write commits before it returns, so a ticket
 acknowledged with 202 is durable. A batch of deliveries is one statement,
-the schema's function `autocode_add_tickets` (see add_many).
+the schema's function `autocode_add_tickets` (see add_many). The pool and the
+migrations are in postgres_db.py, the notification outbox in postgres_outbox.py,
+the ticket log lines in postgres_logs.py; here are the tickets.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-import psycopg
 from psycopg import errors, sql
-from psycopg.rows import TupleRow
-from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
 from ..models import Ticket, TicketState, Trigger
-from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_name, column_value
-from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row
+from .base import UPDATABLE, column_name, column_value
 from .pgbatch import ADD_QUEUED, ADD_TICKETS, add_queued_args, add_tickets_args, added
 from .pgbatch import pg_text as _text
-from .rows import COLUMNS, FAIR_ORDER, migrations, ticket_from_row
+from .postgres_db import CONNECT_TIMEOUT, MIGRATION_LOCK, Conn, _passwords, redact_url
+from .postgres_logs import PostgresLogs
+from .postgres_outbox import PostgresOutbox
+from .rows import COLUMNS, FAIR_ORDER, ticket_from_row
+
+# What other modules import from here, the pool's names among them.
+__all__ = ["CONNECT_TIMEOUT", "MIGRATION_LOCK", "Conn", "PostgresStore", "_passwords", "redact_url"]
 
 log = logging.getLogger(__name__)
 
-# The key of the transaction-level advisory lock that serializes migrations of one
-# database: "autocode" in ASCII, so it cannot be mistaken for another app's lock.
-MIGRATION_LOCK = 0x6175746F636F6465
 # The partial unique index of schema/postgres/001_init.sql: the backstop under claim.
 ONE_RUNNING_INDEX = "tickets_one_running"
 # Races one claim may lose (each lost race is another claimer's win) before it
 # leaves the queue to the next poll.
 CLAIM_ATTEMPTS = 32
-CONNECT_TIMEOUT = 10
-
-Conn = psycopg.Connection[TupleRow]
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by `***`, fit for messages and logs."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        netloc = f"{user}{':***' if colon else ''}@{hostport}"
-    query = "&".join(
-        "password=***" if pair.split("=", 1)[0].lower() == "password" else pair
-        for pair in parts.query.split("&")
-        if pair
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _passwords(url: str) -> list[str]:
-    """Every spelling of the URL's password that could show up in a driver's message."""
-    parts = urlsplit(url)
-    found = []
-    userinfo = parts.netloc.rpartition("@")[0]
-    if ":" in userinfo:
-        found.append(userinfo.partition(":")[2])
-    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "password"]
-    spelled = {p for raw in found for p in (raw, unquote(raw))}
-    return sorted((p for p in spelled if p), key=len, reverse=True)
-
-
-class PostgresStore:
+class PostgresStore(PostgresLogs, PostgresOutbox):
     """TicketStore on a PostgreSQL database; safe for many threads and many processes."""
 
     inline_writes = False
 
-    def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 8, notify_urls: Sequence[str] = ()
-    ) -> None:
-        self._url = url
-        self.notify_urls = tuple(notify_urls)  # where each new ticket's ticket.queued goes
-        self.safe_url = redact_url(url)
-        self._secrets = _passwords(url)
-        # A direct connection first: it fails fast with libpq's own reason (refused,
-        # bad password, no such database), where a pool would only time out.
-        self.migrate()
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": CONNECT_TIMEOUT,
-                "application_name": "autocode-bot",
-            },
-            name="autocode-store",
-            timeout=30,
-            open=False,
-        )
-        try:
-            with self._errors("open a connection pool"):
-                self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-        except BaseException:
-            self._pool.close()
-            raise
-
     def __repr__(self) -> str:
         return f"PostgresStore({self.safe_url!r})"
-
-    # -- connections -------------------------------------------------------
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        """Turn driver errors into StoreError with a sentence that holds no password."""
-        try:
-            yield
-        except psycopg.Error as exc:
-            detail = re.sub(r"\s+", " ", str(exc)).strip() or type(exc).__name__
-            leaked = any(secret in detail for secret in self._secrets)
-            for secret in self._secrets:
-                detail = detail.replace(secret, "***")
-            message = f"PostgreSQL could not {what} ({self.safe_url}): {detail}"
-            raise StoreError(message) from (None if leaked else exc)
-
-    @contextmanager
-    def _read(self, what: str, timeout: float | None = None) -> Iterator[Conn]:
-        """A pooled connection in autocommit: each read sees the latest commits."""
-        with self._errors(what), self._pool.connection(timeout=timeout) as conn:
-            yield conn
-
-    @contextmanager
-    def _tx(self, what: str) -> Iterator[Conn]:
-        """A pooled connection inside one transaction, committed when the block ends."""
-        with self._errors(what), self._pool.connection() as conn, conn.transaction():
-            yield conn
-
-    def migrate(self) -> int:
-        """Apply the schema files not applied yet; return the schema version.
-
-        One transaction holds `pg_advisory_xact_lock(MIGRATION_LOCK)` from the
-        first statement on: a second process starting at the same moment waits,
-        then finds the versions applied and does nothing. DDL is transactional
-        in PostgreSQL, so a failed file leaves the schema as it was. Each file
-        is sent whole, as one simple query (no parameters): the server splits
-        its statements, so a function body's `;` inside `$…$` quotes is safe.
-        """
-        version = 0
-        applied: list[int] = []
-        with (
-            self._errors("connect and migrate the schema"),
-            psycopg.connect(
-                self._url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT,
-                application_name="autocode-bot-migrate",
-            ) as conn,
-            conn.transaction(),
-        ):
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                "applied_at DOUBLE PRECISION NOT NULL DEFAULT extract(epoch FROM now()))"
-            )
-            done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
-            version = max(done, default=0)
-            for number, text in migrations("postgres"):
-                if number in done:
-                    continue
-                conn.execute(text.encode())
-                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
-                applied.append(number)
-                version = number
-        if applied:
-            log.info(
-                "schema migrated",
-                extra={"database": self.safe_url, "applied": applied, "schema_version": version},
-            )
-        return version
-
-    def schema_version(self) -> int:
-        with self._read("read the schema version") as conn:
-            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0) if row else 0
 
     # -- tickets -----------------------------------------------------------
     def add(self, delivery_id: str, event: str, trigger: Trigger) -> tuple[int, bool]:
@@ -416,23 +279,6 @@ class PostgresStore:
                     )
         return failed
 
-    # -- logs --------------------------------------------------------------
-    def log(self, ticket_id: int, kind: str, message: str, now: float) -> None:
-        with self._tx("write a ticket log line") as conn:
-            conn.execute(
-                "INSERT INTO ticket_logs (ticket_id, at, kind, message) VALUES (%s, %s, %s, %s)",
-                (ticket_id, now, _text(kind), _text(message)),
-            )
-
-    def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]:
-        with self._read("read ticket logs") as conn:
-            rows = conn.execute(
-                "SELECT id, ticket_id, at, kind, message FROM ticket_logs "
-                "WHERE ticket_id = %s AND id > %s ORDER BY id LIMIT %s",
-                (ticket_id, after, limit),
-            ).fetchall()
-        return [LogLine(int(i), int(t), float(at), kind, msg) for i, t, at, kind, msg in rows]
-
     def counts(self) -> dict[str, int]:
         with self._read("count tickets") as conn:
             rows = conn.execute("SELECT state, count(*) FROM tickets GROUP BY state").fetchall()
@@ -444,64 +290,3 @@ class PostgresStore:
                 "SELECT min(created_at) FROM tickets WHERE state = 'queued'"
             ).fetchone()
         return None if row is None or row[0] is None else max(0.0, now - float(row[0]))
-
-    # -- the notification outbox -------------------------------------------
-    def _outbox(
-        self, conn: Conn, queued: QueuedEvent, urls: Sequence[str] | None = None
-    ) -> list[int]:
-        ticket_id, event, body, now = queued
-        ids = []
-        for url in self.notify_urls if urls is None else urls:
-            row = conn.execute(
-                "INSERT INTO notifications (ticket_id, url, event, body, created_at, "
-                "next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                (ticket_id, _text(url), _text(event), _text(body), now, now),
-            ).fetchone()
-            assert row is not None  # INSERT … RETURNING always returns its row
-            ids.append(int(row[0]))
-        return ids
-
-    def enqueue_notifications(
-        self, ticket_id: int, event: str, body: str, urls: Sequence[str], now: float
-    ) -> list[int]:
-        if not urls:
-            return []
-        with self._tx("queue notifications") as conn:
-            return self._outbox(conn, (ticket_id, event, body, now), urls)
-
-    def due_notifications(
-        self, now: float, limit: int, *, lease_seconds: float = NOTIFY_LEASE
-    ) -> list[Notification]:
-        """Claim due rows; `FOR UPDATE SKIP LOCKED` leaves rows another notifier is claiming."""
-        with self._tx("claim due notifications") as conn:
-            rows = conn.execute(
-                "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = %s "  # noqa: S608
-                f"WHERE id IN ({DUE_IDS.format(p='%s')} FOR UPDATE OF n SKIP LOCKED) "
-                f"RETURNING {NOTIFICATION_COLUMNS}",
-                (now + lease_seconds, now, limit),
-            ).fetchall()
-        return sorted((notification_from_row(r) for r in rows), key=lambda n: n.id)
-
-    def mark_delivered(self, notification_id: int, now: float) -> None:
-        with self._tx("mark a notification delivered") as conn:
-            conn.execute(
-                "UPDATE notifications SET delivered_at = %s, last_error = NULL WHERE id = %s",
-                (now, notification_id),
-            )
-
-    def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
-        with self._tx("record a failed notification") as conn:
-            conn.execute(
-                "UPDATE notifications SET next_attempt_at = %s, last_error = %s "
-                "WHERE id = %s AND delivered_at IS NULL",
-                (next_at, _text(error[:1000]), notification_id),
-            )
-
-    def ping(self) -> None:
-        """Raise StoreError when the database cannot answer within a few seconds."""
-        with self._read("answer a ping", timeout=5) as conn:
-            conn.execute("SELECT 1").fetchone()
-
-    def close(self) -> None:
-        """Close every pooled connection; the store cannot be used afterwards."""
-        self._pool.close()

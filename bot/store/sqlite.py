@@ -1,28 +1,28 @@
 """The embedded store: one SQLite file in WAL mode.
 
 Every write commits before it returns (`synchronous=FULL`), so a ticket
-acknowledged with 202 survives a crash of the process or the machine.
+acknowledged with 202 survives a crash of the process or the machine. The
+connections and the migrations are in sqlite_db.py, the notification outbox in
+sqlite_outbox.py, the ticket log lines in sqlite_logs.py; here are the tickets.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import StoreError
 from ..models import COALESCE_SECONDS, Ticket, TicketState, Trigger
-from .base import NOTIFY_LEASE, UPDATABLE, LogLine, Notification, column_name, column_value
-from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row, queued_event
+from .base import UPDATABLE, column_name, column_value
+from .outbox import queued_event
 from .rows import COLUMNS as _COLUMNS
 from .rows import FAIR_ORDER, migrations, ticket_from_row
+from .sqlite_logs import SQLiteLogs
+from .sqlite_outbox import SQLiteOutbox
 
 __all__ = ["SQLiteStore", "migrations", "ticket_from_row"]
+
 
 # A bare request (label, or the command without new instructions) joins the bare ticket
 # of its lane still queued or running, made less than COALESCE_SECONDS ago.
@@ -40,81 +40,10 @@ _INSERT = (
 )
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteLogs, SQLiteOutbox):
     """TicketStore on one SQLite file; safe to share between threads of one process."""
 
     inline_writes = True
-
-    def __init__(self, path: str | Path, *, notify_urls: Sequence[str] = ()) -> None:
-        self.path = str(path)
-        self.notify_urls = tuple(notify_urls)  # where each new ticket's ticket.queued goes
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # Writers of this process queue here instead of spinning in SQLite's busy handler.
-        self._write_lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
-        self.migrate()
-
-    # -- connections -------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from exc
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._write_lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"database unavailable: {exc}") from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    raise StoreError(f"database commit failed: {exc}") from exc
-
-    def migrate(self) -> int:
-        """Apply the schema files not applied yet; return the schema version."""
-        with self._tx() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL DEFAULT (unixepoch()))"
-            )
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            version = max(done, default=0)
-            for number, sql in migrations("sqlite"):
-                if number in done:
-                    continue
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (number,))
-                version = number
-        return version
-
-    def schema_version(self) -> int:
-        row = self._conn().execute("SELECT max(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
 
     # -- tickets -----------------------------------------------------------
     def add(self, delivery_id: str, event: str, trigger: Trigger) -> tuple[int, bool]:
@@ -323,22 +252,6 @@ class SQLiteStore:
         )
         return {int(i): str(by) for i, by in rows}
 
-    # -- logs --------------------------------------------------------------
-    def log(self, ticket_id: int, kind: str, message: str, now: float) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO ticket_logs (ticket_id, at, kind, message) VALUES (?, ?, ?, ?)",
-                (ticket_id, now, kind, message),
-            )
-
-    def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]:
-        rows = self._conn().execute(
-            "SELECT id, ticket_id, at, kind, message FROM ticket_logs "
-            "WHERE ticket_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (ticket_id, after, limit),
-        )
-        return [LogLine(*r) for r in rows]
-
     def counts(self) -> dict[str, int]:
         rows = self._conn().execute("SELECT state, count(*) FROM tickets GROUP BY state")
         return {state: int(n) for state, n in rows}
@@ -350,72 +263,3 @@ class SQLiteStore:
             .fetchone()
         )
         return None if row is None or row[0] is None else max(0.0, now - float(row[0]))
-
-    # -- the notification outbox -------------------------------------------
-    def _outbox(
-        self, conn: sqlite3.Connection, queued: QueuedEvent, urls: Sequence[str] | None = None
-    ) -> list[int]:
-        ticket_id, event, body, now = queued
-        return [
-            int(
-                conn.execute(
-                    "INSERT INTO notifications (ticket_id, url, event, body, created_at, "
-                    "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    (ticket_id, url, event, body, now, now),
-                ).fetchone()[0]
-            )
-            for url in (self.notify_urls if urls is None else urls)
-        ]
-
-    def enqueue_notifications(
-        self, ticket_id: int, event: str, body: str, urls: Sequence[str], now: float
-    ) -> list[int]:
-        if not urls:
-            return []
-        with self._tx() as conn:
-            return self._outbox(conn, (ticket_id, event, body, now), urls)
-
-    def due_notifications(
-        self, now: float, limit: int, *, lease_seconds: float = NOTIFY_LEASE
-    ) -> list[Notification]:
-        with self._tx() as conn:
-            ids = [r[0] for r in conn.execute(DUE_IDS.format(p="?"), (now, limit))]
-            if not ids:
-                return []
-            marks = ", ".join("?" for _ in ids)
-            rows = conn.execute(
-                "UPDATE notifications SET attempts = attempts + 1, "  # noqa: S608
-                f"next_attempt_at = ? WHERE id IN ({marks}) RETURNING {NOTIFICATION_COLUMNS}",
-                (now + lease_seconds, *ids),
-            ).fetchall()
-        return sorted((notification_from_row(r) for r in rows), key=lambda n: n.id)
-
-    def mark_delivered(self, notification_id: int, now: float) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE notifications SET delivered_at = ?, last_error = NULL WHERE id = ?",
-                (now, notification_id),
-            )
-
-    def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE notifications SET next_attempt_at = ?, last_error = ? "
-                "WHERE id = ? AND delivered_at IS NULL",
-                (next_at, error[:1000], notification_id),
-            )
-
-    def ping(self) -> None:
-        """Raise StoreError when the database cannot answer."""
-        try:
-            self._conn().execute("SELECT 1").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"database unavailable: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
-        self._local = threading.local()

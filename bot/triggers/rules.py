@@ -101,8 +101,6 @@ _COMMAND_KINDS = {
 }
 
 
-
-
 def _by_an_app(item: dict[str, Any]) -> bool:
     """True for text a bot wrote, or an App wrote on someone's behalf: it never triggers us."""
     return is_bot(item.get("user")) or item.get("performed_via_github_app") is not None

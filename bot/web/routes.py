@@ -9,80 +9,25 @@ valid session and its CSRF token answers 403.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-from urllib.parse import parse_qs, quote
+from collections.abc import Callable
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import (
-    HTMLResponse,
-    JSONResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ..config import Settings
 from ..models import CONTROL_KINDS, Ticket, TicketState
-from ..store.base import LogLine, TicketStore
-from . import actions, templates
+from ..store.base import TicketStore
+from . import actions, assets, templates
 from .auth import COOKIE, SESSION_SECONDS, Guard
+from .live_log import log_stream, resume_after
+from .responses import local_path, page, read_form
 
 log = logging.getLogger("bot.web")
-
-POLL_SECONDS = 0.5  # how often the event stream looks for new log lines
-HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing a quiet stream
-# A stream ends after this and the browser reconnects at once with Last-Event-ID:
-# no stream outlives a shutdown by more than this (uvicorn waits for open responses).
-STREAM_SECONDS = 25.0
-MAX_FORM_BYTES = 64 * 1024
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-
-def page(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
-
-
-def local_path(value: str) -> str:
-    """Where to go after signing in: a path on this site, never another host."""
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
-
-
-async def read_form(request: Request) -> dict[str, str] | None:
-    """An urlencoded form body; None when it is too large to be one of ours."""
-    size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            return None
-        chunks.append(chunk)
-    parsed = parse_qs(b"".join(chunks).decode("utf-8", "replace"), keep_blank_values=True)
-    return {key: values[0] for key, values in parsed.items()}
-
-
-def sse(event: str, data: dict[str, Any], ident: int | None = None) -> bytes:
-    head = f"id: {ident}\n" if ident is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-def log_json(line: LogLine) -> dict[str, Any]:
-    return {"id": line.id, "at": line.at, "kind": line.kind, "message": line.message}
 
 
 class Dashboard:
@@ -140,12 +85,12 @@ class Dashboard:
     # -- static ----------------------------------------------------------------
     async def css(self, request: Request) -> Response:
         return Response(
-            templates.STYLE, media_type="text/css", headers={"Cache-Control": "max-age=300"}
+            assets.STYLE, media_type="text/css", headers={"Cache-Control": "max-age=300"}
         )
 
     async def js(self, request: Request) -> Response:
         return Response(
-            templates.SCRIPT, media_type="text/javascript", headers={"Cache-Control": "max-age=300"}
+            assets.SCRIPT, media_type="text/javascript", headers={"Cache-Control": "max-age=300"}
         )
 
     # -- signing in --------------------------------------------------------------
@@ -253,49 +198,11 @@ class Dashboard:
         ticket_id = int(request.path_params["ticket_id"])
         if await self.get(ticket_id) is None:
             return JSONResponse({"error": "not found"}, 404)
-        after = 0
-        for raw in (
-            request.query_params.get("after", ""),
-            request.headers.get("last-event-id", ""),
-        ):
-            if raw.strip().isdigit():
-                after = max(after, int(raw))
         return StreamingResponse(
-            self._stream(ticket_id, after),
+            log_stream(self.store, ticket_id, resume_after(request)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
-
-    async def _stream(self, ticket_id: int, after: int) -> AsyncIterator[bytes]:
-        last = after
-        started = beat = time.monotonic()
-        final_seen = False
-        yield b"retry: 1000\n\n"
-        while True:
-            # the state first: lines written before it turned final are read below
-            ticket = await self.get(ticket_id)
-            done = ticket is None or ticket.state.final
-            lines = await run_in_threadpool(self.store.logs, ticket_id, last, 500)
-            for line in lines:
-                last = line.id
-                yield sse("log", log_json(line), line.id)
-            if len(lines) == 500:
-                continue
-            if done:
-                if final_seen:  # one more look: the last line comes just after the state
-                    end = {"id": ticket_id, "state": str(ticket.state) if ticket else "gone"}
-                    if ticket is not None:
-                        end.update(conclusion=ticket.conclusion or "", pr_url=ticket.pr_url or "")
-                    yield sse("end", end)
-                    return
-                final_seen = True
-            now = time.monotonic()
-            if now - started > STREAM_SECONDS:
-                return
-            if now - beat > HEARTBEAT_SECONDS:
-                beat = now
-                yield b": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
 
     # -- actions -------------------------------------------------------------------
     async def cancel(self, request: Request) -> Response:

@@ -271,3 +271,23 @@ async def test_someone_without_write_access_is_refused_before_any_container(worl
     assert ticket.state is TicketState.REJECTED
     assert world.engine.specs == [] and world.github.check_runs == {}
     assert "@" + SENDER in world.comment()
+
+
+async def test_a_ticket_lost_twice_ends_failed_and_says_so(world: World) -> None:
+    """A worker that died mid-run: the lease expires, the ticket runs again; lost twice, it ends."""
+    now = [1000.0]
+    world.worker.clock = lambda: now[0]
+    ticket = world.label()  # claimed with a 60 s lease, then the worker "dies"
+    await world.github.comment(NUMBER, "<!-- autocode:ticket=1 -->\n⏳ working")
+    world.store.update(ticket.id, comment_id=max(world.github.comments_by_id))
+    now[0] += 61
+    await world.worker.upkeep.recover()
+    assert world.store.get(ticket.id).state is TicketState.QUEUED  # handed back: runs again
+    again = world.store.claim("another-worker", 60, now[0])
+    assert again is not None and again.id == ticket.id
+    now[0] += 61
+    await world.worker.upkeep.recover()
+
+    final = world.store.get(ticket.id)
+    assert final is not None and final.state is TicketState.FAILED
+    assert "the run failed" in world.comment() and "lost" in world.comment()

@@ -44,39 +44,30 @@ def _writable_folder(path: Path) -> Path | None:
     return folder if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK) else None
 
 
-def _check_sqlite(settings: Settings) -> Check:
-    """Read the file as it is: nothing is created, migrated or left behind."""
+def _absent_sqlite(name: str, path: Path, latest: int) -> Check:
+    """A database file not there yet: fine when the bot can create it."""
+    folder = _writable_folder(path)
+    if folder is None:
+        return fail(
+            name,
+            f"{path} does not exist, and the bot could not create it: no writable folder "
+            "on its way",
+            f"make {path.parent} (or the nearest folder above it) writable by the bot's "
+            "user, or point AUTOCODE_DATABASE_URL elsewhere",
+        )
+    return Check(
+        name,
+        True,
+        f"{path} does not exist yet: `autocode serve` (or `autocode worker`) creates it "
+        f"with schema version {latest}; {folder} is writable",
+    )
+
+
+def _read_sqlite(name: str, path: Path, latest: int) -> Check:
+    """Open the file read-only and judge its schema version."""
     import sqlite3
     from urllib.parse import quote
 
-    name = "database"
-    path = Path(settings.sqlite_path).expanduser().resolve()
-    latest = _latest("sqlite")
-    if not path.exists():
-        folder = _writable_folder(path)
-        if folder is None:
-            return fail(
-                name,
-                f"{path} does not exist, and the bot could not create it: no writable folder "
-                "on its way",
-                f"make {path.parent} (or the nearest folder above it) writable by the bot's "
-                "user, or point AUTOCODE_DATABASE_URL elsewhere",
-            )
-        return Check(
-            name,
-            True,
-            f"{path} does not exist yet: `autocode serve` (or `autocode worker`) creates it "
-            f"with schema version {latest}; {folder} is writable",
-        )
-    if not path.is_file():
-        return fail(name, f"{path} is not a file", "point AUTOCODE_DATABASE_URL at a file")
-    if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
-        return fail(
-            name,
-            f"{path}: the bot's user cannot write it, or its folder (SQLite keeps a journal "
-            "beside the file)",
-            f"give the bot's user write access to {path} and {path.parent}",
-        )
     # Read-only, so nothing is migrated; `immutable` when no journal is there (no bot has it
     # open), or even a read-only open would leave an empty -wal and -shm beside the file.
     wal = path.with_name(path.name + "-wal")
@@ -105,6 +96,25 @@ def _check_sqlite(settings: Settings) -> Check:
             "point AUTOCODE_DATABASE_URL at the bot's own database file",
         )
     return _judge(name, str(path), int(row[0] or 0) if row else 0, latest)
+
+
+def _check_sqlite(settings: Settings) -> Check:
+    """Read the file as it is: nothing is created, migrated or left behind."""
+    name = "database"
+    path = Path(settings.sqlite_path).expanduser().resolve()
+    latest = _latest("sqlite")
+    if not path.exists():
+        return _absent_sqlite(name, path, latest)
+    if not path.is_file():
+        return fail(name, f"{path} is not a file", "point AUTOCODE_DATABASE_URL at a file")
+    if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        return fail(
+            name,
+            f"{path}: the bot's user cannot write it, or its folder (SQLite keeps a journal "
+            "beside the file)",
+            f"give the bot's user write access to {path} and {path.parent}",
+        )
+    return _read_sqlite(name, path, latest)
 
 
 def _check_postgres(settings: Settings) -> Check:

@@ -55,6 +55,32 @@ MODE_WORDS = {
 }
 
 
+def _model_problem(model: str) -> str:
+    """What is wrong with AUTOCODE_MODEL ("" when it names a provider and a model)."""
+    if not model:
+        return "AUTOCODE_MODEL is not set: opencode would not know which model to ask"
+    provider, slash, name = model.partition("/")
+    if not slash or not provider or not name:
+        return f"AUTOCODE_MODEL {model!r} is not provider/model"
+    return ""
+
+
+def _no_credentials(
+    name: str, settings: Settings, provider: str, looked: list[str], wanted: tuple[str, ...]
+) -> Check:
+    """The failure naming every place looked in, and the ways to give the provider a key."""
+    if settings.opencode_config:
+        looked.append(f"opencode config {settings.opencode_config} (no provider.{provider})")
+    looked.append(f"AUTOCODE_AGENT_ENV (none of {', '.join(wanted)})")
+    return fail(
+        name,
+        f"no credentials for provider {provider}: looked in " + "; ".join(looked),
+        f"set {wanted[-1]} and add it to AUTOCODE_AGENT_ENV, or log in with "
+        f"`opencode auth login` (AUTOCODE_OPENCODE_AUTH), or define provider {provider} in "
+        "AUTOCODE_OPENCODE_CONFIG",
+    )
+
+
 def check_llm(settings: Settings) -> Check:
     """Some source of credentials for the model's provider, and how it reaches the agent.
 
@@ -64,19 +90,12 @@ def check_llm(settings: Settings) -> Check:
     from ...llm.providers import plan
 
     name = "LLM credentials"
-    if not settings.model:
+    problem = _model_problem(settings.model)
+    if problem:
         return fail(
-            name,
-            "AUTOCODE_MODEL is not set: opencode would not know which model to ask",
-            "set AUTOCODE_MODEL (provider/model, e.g. anthropic/claude-sonnet-4-5)",
+            name, problem, "set AUTOCODE_MODEL (provider/model, e.g. anthropic/claude-sonnet-4-5)"
         )
-    provider, slash, model = settings.model.partition("/")
-    if not slash or not provider or not model:
-        return fail(
-            name,
-            f"AUTOCODE_MODEL {settings.model!r} is not provider/model",
-            "set AUTOCODE_MODEL (provider/model, e.g. anthropic/claude-sonnet-4-5)",
-        )
+    provider = settings.model.partition("/")[0]
     looked: list[str] = []
     auth, why = _json_file(settings.opencode_auth)
     if auth is None or not isinstance(auth.get(provider), dict):
@@ -106,13 +125,4 @@ def check_llm(settings: Settings) -> Check:
             f"{provider}: defined in {settings.opencode_config} with no API key for the "
             "proxy to hold (the provider needs none, or opencode finds one in the container)",
         )
-    if settings.opencode_config:
-        looked.append(f"opencode config {settings.opencode_config} (no provider.{provider})")
-    looked.append(f"AUTOCODE_AGENT_ENV (none of {', '.join(wanted)})")
-    return fail(
-        name,
-        f"no credentials for provider {provider}: looked in " + "; ".join(looked),
-        f"set {wanted[-1]} and add it to AUTOCODE_AGENT_ENV, or log in with "
-        f"`opencode auth login` (AUTOCODE_OPENCODE_AUTH), or define provider {provider} in "
-        "AUTOCODE_OPENCODE_CONFIG",
-    )
+    return _no_credentials(name, settings, provider, looked, wanted)

@@ -1,4 +1,9 @@
-"""`autocode`: serve, worker, runner build, setup, doctor."""
+"""What each `autocode` subcommand does: serve, worker, runner build, setup, doctor.
+
+`bot.cli` parses the command line and calls one of these with the parsed
+arguments; each returns the process's exit status. Settings come from the
+process environment over the env file (--env-file).
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, load_environ
-from .errors import BotError, DockerUnavailable, SettingsError
-from .logs import configure, uvicorn_log_config
+from ..config import Settings, load_environ
+from ..errors import BotError, DockerUnavailable, SettingsError
+from ..logs import configure, uvicorn_log_config
 
 log = logging.getLogger("bot.cli")
 
 DEFAULT_ENV_FILE = ".env"
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
@@ -46,10 +50,10 @@ def _require_github(settings: Settings) -> bool:
     missing = settings.missing_for_github()
     if not missing:
         return True
-    _say("Auto-Code cannot talk to GitHub yet. These GitHub App settings are missing:")
+    say("Auto-Code cannot talk to GitHub yet. These GitHub App settings are missing:")
     for item in missing:
-        _say(f"  - {item}")
-    _say(
+        say(f"  - {item}")
+    say(
         "Create the App on the setup page of `autocode serve` or with `autocode setup`, "
         "or set them in the environment or in the env file (--env-file, default ./.env)."
     )
@@ -58,8 +62,8 @@ def _require_github(settings: Settings) -> bool:
 
 def ensure_runner_image(settings: Settings) -> None:
     """Build the runner image when the engine is up and the image is missing."""
-    from .runner.docker import DockerRunner
-    from .runner.image import build_image
+    from ..runner.docker import DockerRunner
+    from ..runner.image import build_image
 
     runner = DockerRunner(settings.docker_host)
     try:
@@ -77,8 +81,8 @@ def ensure_runner_image(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import build_app
-    from .ops.onboarding import Onboarding, missing
+    from ..app import build_app
+    from ..ops.onboarding import Onboarding, missing
 
     settings = _settings(args, writes=True)
     configure(settings.log_level, settings.log_json)
@@ -141,11 +145,11 @@ def _build_in_background(settings: Settings) -> threading.Thread:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .app import build_events, build_worker
-    from .llm.host import serving as serving_llm
-    from .metrics import Metrics
-    from .runner.docker import DockerRunner
-    from .store import open_store
+    from ..app import build_events, build_worker
+    from ..llm.host import serving as serving_llm
+    from ..metrics import Metrics
+    from ..runner.docker import DockerRunner
+    from ..store import open_store
 
     settings = _settings(args)
     configure(settings.log_level, settings.log_json)
@@ -182,15 +186,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_runner_build(args: argparse.Namespace) -> int:
-    from .runner.docker import DockerRunner
-    from .runner.image import OPENCODE_VERSION, build_image
+    from ..runner.docker import DockerRunner
+    from ..runner.image import OPENCODE_VERSION, build_image
 
     settings = _settings(args)
     configure(settings.log_level, settings.log_json)
     runner = DockerRunner(settings.docker_host)
     runner.ping()
     image_id = build_image(runner.client, args.tag or settings.runner_image, args.opencode_version)
-    _say(
+    say(
         f"built {args.tag or settings.runner_image} ({image_id[:19]}) with opencode "
         f"{args.opencode_version or OPENCODE_VERSION}"
     )
@@ -200,8 +204,8 @@ def cmd_runner_build(args: argparse.Namespace) -> int:
 def cmd_setup(args: argparse.Namespace) -> int:
     import os
 
-    from .ops.manifest import SetupOptions
-    from .ops.setup_site import run_setup
+    from ..ops.manifest import SetupOptions
+    from ..ops.setup_site import run_setup
 
     settings = _settings(args, writes=True)
     configure(settings.log_level, settings.log_json)
@@ -217,25 +221,25 @@ def cmd_setup(args: argparse.Namespace) -> int:
         port=args.port,
     )
     if settings.app_id:
-        _say(f"note: the settings name App {settings.app_id} already; setup replaces it")
+        say(f"note: the settings name App {settings.app_id} already; setup replaces it")
 
     def ready(url: str) -> None:
-        _say(f"Open {url} in a browser signed in to {settings.github_url} to create the App.")
+        say(f"Open {url} in a browser signed in to {settings.github_url} to create the App.")
 
     written = run_setup(options, os.environ, ready)
     creds = written.credentials
-    _say(f"GitHub App {creds.slug} (id {creds.app_id}) created.")
-    _say(f"Credentials written to {written.env_file}, its key to {written.key_file}.")
+    say(f"GitHub App {creds.slug} (id {creds.app_id}) created.")
+    say(f"Credentials written to {written.env_file}, its key to {written.key_file}.")
     for name in written.shadowed:
-        _say(f"warning: {name} is set in the environment and wins over {written.env_file}")
-    _say(f"Install it on your repositories: {creds.install_url}")
+        say(f"warning: {name} is set in the environment and wins over {written.env_file}")
+    say(f"Install it on your repositories: {creds.install_url}")
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from .ops.doctor import run_checks
+    from ..ops.doctor import run_checks
 
     checks = run_checks(_environ(args))
     if args.json:
@@ -243,91 +247,5 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         for check in checks:
             for line in check.lines():
-                _say(line)
+                say(line)
     return 0 if all(c.ok for c in checks) else 1
-
-
-def _command(
-    sub: Any, name: str, help_text: str, *, env_file: bool = True
-) -> argparse.ArgumentParser:
-    """A subcommand whose --help shows every option's default."""
-    command: argparse.ArgumentParser = sub.add_parser(
-        name,
-        help=help_text,
-        description=help_text,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    if env_file:
-        command.add_argument(
-            "--env-file",
-            default=DEFAULT_ENV_FILE,
-            help="settings file read under the process environment (which wins)",
-        )
-    return command
-
-
-def parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .runner.image import OPENCODE_VERSION
-
-    top = argparse.ArgumentParser(
-        prog="autocode",
-        description="Auto-Code bot: GitHub issues to pull requests with the OpenCode agent.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    top.add_argument(
-        "--version",
-        action="version",
-        version=f"autocode {__version__} (opencode {OPENCODE_VERSION})",
-    )
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = _command(sub, "serve", "webhook receiver, dashboard, API and workers")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
-    serve.add_argument("--no-workers", action="store_true", help="receive only; no runs here")
-    serve.set_defaults(func=cmd_serve)
-
-    worker = _command(sub, "worker", "run tickets without the web server")
-    worker.add_argument("--metrics-host", default="127.0.0.1", help="where /metrics listens")
-    worker.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
-    worker.set_defaults(func=cmd_worker)
-
-    runner = _command(sub, "runner", "the agent image", env_file=False)
-    runner_sub = runner.add_subparsers(dest="runner_command", required=True, metavar="COMMAND")
-    build = _command(runner_sub, "build", "build the agent image from Dockerfile.runner")
-    build.add_argument("--tag", default="", help="image tag (empty: AUTOCODE_RUNNER_IMAGE)")
-    build.add_argument("--opencode-version", default=OPENCODE_VERSION, help="opencode to put in")
-    build.set_defaults(func=cmd_runner_build)
-
-    setup = _command(sub, "setup", "create the GitHub App (manifest flow), write the env file")
-    setup.add_argument("--org", default="", help="create it for this organization")
-    setup.add_argument("--host", default="127.0.0.1", help="where the local setup page listens")
-    setup.add_argument("--port", type=int, default=3000, help="its port (0: any free port)")
-    setup.add_argument(
-        "--webhook-url",
-        default="",
-        help="where GitHub sends events (empty: AUTOCODE_PUBLIC_URL/webhook)",
-    )
-    setup.add_argument("--name", default="", help="the App's name (editable on GitHub)")
-    setup.set_defaults(func=cmd_setup)
-
-    doctor = _command(sub, "doctor", "check settings, GitHub App, database, Docker, LLM")
-    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
-    doctor.set_defaults(func=cmd_doctor)
-    return top
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except BotError as exc:
-        _say(f"autocode: {exc.message}")
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,9 @@
-"""The repository on the host: clone, branch, commit, push.
+"""One ticket's clone on the host: clone, branch, commit, push.
 
 The installation token reaches git only through its environment: a
 credential helper defined in `GIT_CONFIG_*` variables reads it from
-`AUTOCODE_GIT_TOKEN`. Nothing with the token is written to disk.
+`AUTOCODE_GIT_TOKEN` (`git_env` builds it). Nothing with the token is
+written to disk.
 
 The git directory lives beside the work tree, not in it. The agent's
 container gets the work tree and, read-only, the git directory, so it can
@@ -15,67 +16,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from .errors import WorkspaceError
+from ..errors import WorkspaceError
+
+# also importable from here, where they were defined before
+from .git_env import TRANSIENT, credential_env, redact
 
 log = logging.getLogger("bot.workspace")
 
 GIT_TIMEOUT = 600
 GIT_RETRIES = 3  # more tries of clone and push after a transient server or network error
-# git's words for a failure that may pass: a 5xx, a dropped connection. A 401/403/404
-# or a rejected push is final.
-TRANSIENT = re.compile(
-    r"returned error: 5\d\d|RPC failed; HTTP 5|unexpected disconnect|early EOF"
-    r"|Connection (?:refused|reset|timed out)|Could not resolve host|remote end hung up"
-    r"|Operation timed out|gnutls_handshake|SSL_ERROR",
-    re.IGNORECASE,
-)
-
-
-def redact(text: str, *secrets: str) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def credential_env(clone_url: str, token: str) -> dict[str, str]:
-    """git configuration in environment variables: a credential helper for this host only."""
-    parts = urlsplit(clone_url)
-    origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
-    helper = (
-        '!f() { test "$1" = get || exit 0; echo username=x-access-token; '
-        'echo "password=$AUTOCODE_GIT_TOKEN"; }; f'
-    )
-    settings = [
-        ("credential.helper", ""),  # forget helpers from other config files
-        (f"credential.{origin}.helper", helper),
-        ("credential.interactive", "false"),
-        ("core.hooksPath", "/dev/null"),
-        ("core.fsmonitor", "false"),
-        ("safe.directory", "*"),
-        ("protocol.file.allow", "never"),
-        ("gc.auto", "0"),
-    ]
-    env = {
-        "GIT_CONFIG_COUNT": str(len(settings)),
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "/bin/false",
-        "SSH_ASKPASS": "/bin/false",
-        "AUTOCODE_GIT_TOKEN": token,
-    }
-    for index, (key, value) in enumerate(settings):
-        env[f"GIT_CONFIG_KEY_{index}"] = key
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
-    return env
 
 
 @dataclass(frozen=True)

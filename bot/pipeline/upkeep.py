@@ -1,0 +1,127 @@
+"""A worker's upkeep between claims: lost tickets, containers of dead runs, old sessions.
+
+Every pass of the worker's loop calls `tick`; each chore keeps its own
+pace. A chore that fails (Docker or the store down) is logged and tried
+again on a later pass: upkeep never stops the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Container
+
+from ..config import Settings
+from ..github import render
+from ..github.render import Outcome
+from ..github.reporter import Reporter
+from ..ledger import Ledger
+from ..memory import SessionStore
+from ..models import Conclusion, Ticket, TicketState
+from ..store.base import TicketStore
+from .ports import App, Engine
+
+log = logging.getLogger("bot.worker")
+
+SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
+SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
+
+
+class Upkeep:
+    """The chores of one worker; `running` holds the ids of the tickets it runs now."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: TicketStore,
+        ledger: Ledger,
+        app: App,
+        engine: Engine,
+        sessions: SessionStore,
+        *,
+        worker_id: str,
+        store_key: str,
+        running: Container[int],
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ledger = ledger
+        self.app = app
+        self.engine = engine
+        self.sessions = sessions
+        self.worker_id = worker_id
+        self.store_key = store_key
+        self.running = running
+        self.clock = clock
+        self._swept = 0.0
+        self._sessions_swept = 0.0
+
+    async def tick(self) -> None:
+        await self.recover()
+        await self.sweep_containers()
+        await self.sweep_sessions()
+
+    async def recover(self) -> None:
+        """Tickets whose lease expired go back to the queue; those lost twice end failed."""
+        for ticket in await self.ledger.recover(self.settings.max_attempts):
+            reason = ticket.error or "the run was lost twice; it was not retried again"
+            try:
+                await self.report_failure(ticket, reason)
+            except Exception:
+                log.warning("reporting a lost ticket on GitHub failed", exc_info=True,
+                            extra={"ticket": ticket.id})  # fmt: skip
+
+    async def report_failure(self, ticket: Ticket, reason: str) -> None:
+        """The failure on GitHub: the ticket's comment and, if it has one, its check run."""
+        gh = await self.app.repo(ticket.repository, ticket.installation_id)
+        reporter = Reporter(gh, ticket)
+        outcome = Outcome(Conclusion.FAILURE, "the run failed", reason=reason)
+        await reporter.try_say(render.outcome_comment(ticket.id, outcome))
+        await reporter.conclude_check(self.clock(), "failure", render.check_output(outcome))
+
+    async def sweep_containers(self) -> None:
+        """Remove agent containers of runs that are over or whose worker is gone.
+
+        A container is kept while the store says its ticket runs under the
+        worker named on its label (another live worker on the same engine
+        included); this worker's own are kept while it runs them.
+        """
+        now = time.monotonic()
+        # a dead run's lease must expire before its container is disowned: look that often
+        every = min(SWEEP_EVERY, max(2.0, float(self.settings.lease_seconds)))
+        if self._swept and now - self._swept < every:
+            return
+        self._swept = now
+
+        def keep(ticket_id: int, worker: str) -> bool:
+            if worker == self.worker_id:
+                return ticket_id in self.running
+            ticket = self.store.get(ticket_id) if ticket_id else None
+            return (
+                ticket is not None
+                and ticket.state is TicketState.RUNNING
+                and ticket.lease_owner == worker
+            )
+
+        try:
+            removed = await asyncio.to_thread(self.engine.remove_orphans, self.store_key, keep)
+        except Exception:  # Docker or the store down: the next sweep retries
+            log.warning("orphan sweep failed", exc_info=True)
+            return
+        if removed:
+            log.info("removed containers of dead runs", extra={"tickets": removed})
+
+    async def sweep_sessions(self) -> None:
+        """At start and hourly: remove agent sessions unused for AUTOCODE_SESSION_TTL_DAYS."""
+        now = time.monotonic()
+        if self._sessions_swept and now - self._sessions_swept < SESSION_SWEEP_EVERY:
+            return
+        self._sessions_swept = now
+        try:
+            await asyncio.to_thread(
+                self.sessions.sweep, self.clock(), self.settings.session_ttl_days
+            )
+        except OSError:
+            log.warning("session sweep failed", exc_info=True)

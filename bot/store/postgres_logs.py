@@ -1,0 +1,28 @@
+"""The ticket log lines of PostgresStore: append one, read them in order."""
+
+from __future__ import annotations
+
+from .base import LogLine
+from .pgbatch import pg_text as _text
+from .postgres_db import PostgresDatabase
+
+
+class PostgresLogs(PostgresDatabase):
+    """The log-line methods of PostgresStore, on its connections and transactions."""
+
+    # -- logs --------------------------------------------------------------
+    def log(self, ticket_id: int, kind: str, message: str, now: float) -> None:
+        with self._tx("write a ticket log line") as conn:
+            conn.execute(
+                "INSERT INTO ticket_logs (ticket_id, at, kind, message) VALUES (%s, %s, %s, %s)",
+                (ticket_id, now, _text(kind), _text(message)),
+            )
+
+    def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]:
+        with self._read("read ticket logs") as conn:
+            rows = conn.execute(
+                "SELECT id, ticket_id, at, kind, message FROM ticket_logs "
+                "WHERE ticket_id = %s AND id > %s ORDER BY id LIMIT %s",
+                (ticket_id, after, limit),
+            ).fetchall()
+        return [LogLine(int(i), int(t), float(at), kind, msg) for i, t, at, kind, msg in rows]
