@@ -187,6 +187,24 @@ class OpenCodeService:
     ) -> dict[str, Any]:
         settings = self.settings
         app = TokenApp(settings.github_api_url, AccessToken(token, float("inf"), repository))
+        try:
+            return await self._run(app, repository, clone_url, title, description, kind, level,
+                                   started)  # fmt: skip
+        finally:
+            await app.aclose()
+
+    async def _run(
+        self,
+        app: TokenApp,
+        repository: str,
+        clone_url: str,
+        title: str,
+        description: str,
+        kind: str,
+        level: str,
+        started: float,
+    ) -> dict[str, Any]:
+        settings = self.settings
         gh = await app.repo(repository)
         ticket = self._ticket(repository, clone_url, title, description, kind, level)
         receipt = Receipt()

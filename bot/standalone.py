@@ -23,7 +23,16 @@ from typing import Any
 from githubkit import GitHub, TokenAuthStrategy
 
 from .errors import GitHubError
-from .github.client import RETRY, TIMEOUT, AccessToken, Identity, RepoClient, call, noreply_domain
+from .github.client import (
+    RETRY,
+    TIMEOUT,
+    AccessToken,
+    Identity,
+    RepoClient,
+    SharedTransport,
+    call,
+    noreply_domain,
+)
 from .models import TicketState, Usage
 
 log = logging.getLogger("bot.service")
@@ -37,6 +46,7 @@ class TokenApp:
     def __init__(self, api_url: str, token: AccessToken) -> None:
         self.api_url = api_url
         self.access = token
+        self.transport = SharedTransport()  # the call's connections to GitHub
         self._identity: Identity | None = None
 
     def _check(self, repository: str) -> None:
@@ -49,7 +59,10 @@ class TokenApp:
 
     async def repo(self, repository: str, installation_id: int | None = None) -> RepoClient:
         self._check(repository)
-        return RepoClient(self.api_url, repository, self.access)
+        return RepoClient(self.api_url, repository, self.access, transport=self.transport)
+
+    async def aclose(self) -> None:
+        await self.transport.close()
 
     async def team_member(
         self, repository: str, installation_id: int | None, org: str, team: str, login: str
@@ -73,6 +86,7 @@ class TokenApp:
             auto_retry=RETRY,
             timeout=TIMEOUT,
             http_cache=False,
+            async_transport=self.transport,
         )
         rest: Any = client.rest
         domain = noreply_domain(self.api_url)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 
 from ..errors import GitHubError
-from .calls import RETRY, TIMEOUT, EventHooks, call, status_of
+from .calls import RETRY, TIMEOUT, EventHooks, SharedTransport, call, status_of
 from .repo import RepoClient
 from .tokens import (
     MEMBERS_PERMISSIONS,
@@ -46,9 +46,10 @@ class GitHubApp:
         self.api_url = api_url
         self.event_hooks = event_hooks  # httpx hooks on every GitHub call (metrics)
         self._auth = AppAuthStrategy(app_id or None, private_key, client_id=client_id or None)
+        self.transport = SharedTransport()  # every call of the App and its repositories
         self._app = GitHub(
             self._auth, base_url=api_url, auto_retry=RETRY, timeout=TIMEOUT, http_cache=False,
-            async_event_hooks=event_hooks,
+            async_event_hooks=event_hooks, async_transport=self.transport,
         )  # fmt: skip
         # githubkit's overloads are precise but huge; the adapter checks shapes itself.
         self._rest: Any = self._app.rest
@@ -121,6 +122,7 @@ class GitHubApp:
             auto_retry=RETRY,
             timeout=TIMEOUT,
             http_cache=False,
+            async_transport=self.transport,
         )
         rest: Any = client.rest
         try:
@@ -158,4 +160,10 @@ class GitHubApp:
 
     async def repo(self, repository: str, installation_id: int | None = None) -> RepoClient:
         token = await self.token(repository, installation_id)
-        return RepoClient(self.api_url, repository, token, event_hooks=self.event_hooks)
+        return RepoClient(
+            self.api_url, repository, token, event_hooks=self.event_hooks, transport=self.transport
+        )
+
+    async def aclose(self) -> None:
+        """Close the connections to GitHub (the App is not used after this)."""
+        await self.transport.close()

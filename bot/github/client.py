@@ -13,7 +13,16 @@ This module gathers the adapter's names; they live in:
 from __future__ import annotations
 
 from .app import GitHubApp
-from .calls import MAX_RETRY_WAIT, RETRY, TIMEOUT, Backoff, EventHooks, call, status_of
+from .calls import (
+    MAX_RETRY_WAIT,
+    RETRY,
+    TIMEOUT,
+    Backoff,
+    EventHooks,
+    SharedTransport,
+    call,
+    status_of,
+)
 from .repo import RepoClient
 from .tokens import (
     MEMBERS_PERMISSIONS,
@@ -37,6 +46,7 @@ __all__ = [
     "GitHubApp",
     "Identity",
     "RepoClient",
+    "SharedTransport",
     "call",
     "noreply_domain",
     "status_of",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from githubkit import GitHub, TokenAuthStrategy
 
 from ..errors import GitHubError
@@ -21,6 +22,7 @@ class RepoClient:
         token: AccessToken,
         *,
         event_hooks: EventHooks | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,  # the owner's connection pool
     ) -> None:
         self.repository = repository
         self.owner, self.name = repository.split("/", 1)
@@ -32,6 +34,7 @@ class RepoClient:
             timeout=TIMEOUT,
             http_cache=False,
             async_event_hooks=event_hooks,
+            async_transport=transport,
         )
         self._rest: Any = self._gh.rest
 

@@ -60,6 +60,7 @@ class App(Protocol):
     async def team_member(
         self, repository: str, installation_id: int | None, org: str, team: str, login: str
     ) -> bool: ...
+    async def aclose(self) -> None: ...
 
 
 class Containers(Protocol):

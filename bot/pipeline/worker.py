@@ -156,6 +156,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
         await self._shutdown()
+        await self.github.aclose()  # the App's connections: its runs are over
 
     async def _shutdown(self) -> None:
         if not self._tasks:

@@ -208,6 +208,9 @@ class MemoryApp:
     ) -> bool:
         return False
 
+    async def aclose(self) -> None:
+        return None
+
 
 @dataclass
 class Replay:
