@@ -140,16 +140,21 @@ def side_by_side(baseline: str, runs: int, rounds: int) -> None:
         commit = export(baseline, before)
         sides: dict[str, list[dict[str, float]]] = {f"@{baseline} {commit}": [], "this tree": []}
         paths = {f"@{baseline} {commit}": f"{before}{os.pathsep}{ROOT}", "this tree": str(ROOT)}
+        expected = {f"@{baseline} {commit}": before / "bot", "this tree": ROOT / "bot"}
         for _ in range(rounds):
             for name, path in paths.items():
                 env = {**os.environ, "PYTHONPATH": path}
+                # run from elsewhere: `python -m` puts the working directory first on the path
                 done = subprocess.run(
                     [sys.executable, "-m", "bench.e2e", "--runs", str(runs), "--json"],
-                    cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+                    cwd=tmp, env=env, capture_output=True, text=True, check=False,
                 )  # fmt: skip
                 if done.returncode != 0:
                     raise SystemExit(f"{name}: {done.stderr[-2000:]}")
-                sides[name] += json.loads(done.stdout.splitlines()[-1])
+                measured = json.loads(done.stdout.splitlines()[-1])
+                if Path(measured["bot"]).parent != expected[name]:
+                    raise SystemExit(f"{name}: measured the bot in {measured['bot']}")
+                sides[name] += measured["rows"]
     sys.stdout.write(f"tickets per side: {runs * rounds} ({rounds} rounds of {runs})\n")
     sys.stdout.write(table(sides))
 
@@ -166,7 +171,9 @@ def main() -> None:
         return
     rows = measure(args.runs)
     if args.json:
-        sys.stdout.write("\n" + json.dumps(rows) + "\n")
+        import bot
+
+        sys.stdout.write("\n" + json.dumps({"bot": bot.__file__, "rows": rows}) + "\n")
         return
     sys.stdout.write(f"runs: {len(rows)}\n")
     sys.stdout.write(table({"this tree": rows}))
