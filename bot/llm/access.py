@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def prepare(
     owner: tuple[int, int] | None,  # the agent's uid, gid: the files' owner when we are root
     lifetime: float,
     token_budget: int | None = None,
+    on_budget_spent: Callable[[int], None] | None = None,
 ) -> AgentLLM:
     """Everything the container gets for its LLM; no provider key the proxy can hold.
 
@@ -138,7 +140,11 @@ def prepare(
     access = AgentLLM(env=decided.env, proxy=proxy, modes=decided.modes)
     if decided.upstreams:
         access.grant = proxy.grant(
-            ticket_id, decided.upstreams, lifetime=lifetime, token_budget=token_budget
+            ticket_id,
+            decided.upstreams,
+            lifetime=lifetime,
+            token_budget=token_budget,
+            on_spent=on_budget_spent,
         )
         access.providers = decided.run_config(agent_url, access.grant.capability)
     capability = access.grant.capability if access.grant else ""

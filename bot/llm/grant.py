@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .meter import Tokens
@@ -32,6 +32,9 @@ class Grant:
     expires_at: float  # time.monotonic(); a lost run's capability dies anyway
     token_budget: int | None = None
     usage: ProxyUsage = field(default_factory=ProxyUsage)
+    # told (with the tokens counted) each time a request is refused for the spent budget:
+    # opencode does not end its run on that refusal, so the run must stop it
+    on_spent: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
 
 
 def digest(capability: str) -> bytes:

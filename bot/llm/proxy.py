@@ -23,7 +23,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import anyio
 import httpx
@@ -157,6 +157,7 @@ class LLMProxy:
         *,
         lifetime: float,
         token_budget: int | None = None,
+        on_spent: Callable[[int], None] | None = None,
     ) -> Grant:
         """A fresh capability for one run, alive until `revoke` or `lifetime` seconds."""
         grant = Grant(
@@ -165,6 +166,7 @@ class LLMProxy:
             upstreams=dict(upstreams),
             expires_at=time.monotonic() + lifetime,
             token_budget=token_budget,
+            on_spent=on_spent,
         )
         self._grants[digest(grant.capability)] = grant
         return grant
@@ -212,7 +214,10 @@ class LLMProxy:
             return _error(404, f"no provider {provider!r} for this run", "not_found_error")
         budget = grant.token_budget
         if budget is not None and grant.usage.tokens.total >= budget:
-            # 403, not 429: opencode retries a 429 forever; this must end the run
+            # 403, not 429: opencode retries a 429 forever; this must end the run, and as
+            # opencode does not end it on a 403 either, the run is told to stop its agent
+            if grant.on_spent is not None:
+                grant.on_spent(grant.usage.tokens.total)
             message = f"the run's token budget ({budget}) is spent"
             return _error(403, message, "permission_error")
         body = await request.body()

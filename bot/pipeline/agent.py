@@ -19,7 +19,7 @@ from ..repo_settings import budget_reached
 from ..runner.events import Transcript
 from ..runner.spec import ContainerExit, ContainerSpec
 from ..workspace import Workspace
-from .outcomes import plus
+from .outcomes import plus, spent_budget
 from .report import RunReport
 from .spec import LLMAccess, Site, agent_command, agent_spec, proxy_url_for_agent
 from .state import CancelSignal, Deps, RunState
@@ -90,7 +90,7 @@ class AgentStage:
         state, deps = self.state, self.deps
         session = state.session
         watch = AgentWatch(state, self.report, state.usage)
-        spec = self.spec(workspace, prompt)
+        spec = self.spec(workspace, prompt, watch)
 
         async def relay_cancel() -> None:
             await self.cancel.event.wait()
@@ -129,14 +129,14 @@ class AgentStage:
             exit_.seconds - exit_.start_seconds - exit_.agent_seconds
         )
 
-    def spec(self, workspace: Workspace, prompt: str) -> ContainerSpec:
+    def spec(self, workspace: Workspace, prompt: str, watch: AgentWatch) -> ContainerSpec:
         """The agent's container for this run, with a fresh LLM capability."""
         deps, state = self.deps, self.state
         settings, placement = deps.settings, deps.placement
         model = state.repo.model or settings.model  # .github/autocode.yml may pick another
         session = state.session
         command = agent_command(model, session.session_id if session else "", prompt)
-        llm = self._llm(workspace)
+        llm = self._llm(workspace, watch)
         internal = settings.agent_network == "internal"
         site = Site(
             work_tree=workspace.work_tree,
@@ -164,7 +164,7 @@ class AgentStage:
             on_removed=lambda: self._llm_done(llm),
         )
 
-    def _llm(self, workspace: Workspace) -> AgentLLM:
+    def _llm(self, workspace: Workspace, watch: AgentWatch) -> AgentLLM:
         deps, state = self.deps, self.state
         settings, proxy = deps.settings, deps.llm
         if proxy is not None:
@@ -181,7 +181,16 @@ class AgentStage:
             owner=deps.placement.owner,
             lifetime=max(1.0, state.remaining()) + 120,
             token_budget=max(0, limit - state.usage.total) if limit else None,
+            on_budget_spent=lambda used: self._budget_spent(watch, used),
         )
+
+    def _budget_spent(self, watch: AgentWatch, used: int) -> None:
+        """The proxy refused the agent's next request for the budget: the run stops its agent."""
+        state = self.state
+        if not state.budget:
+            state.budget = spent_budget(state.repo, state.usage.total + used)
+            self.report.log("error", state.budget)
+        watch.stop.set()
 
     def _llm_done(self, llm: AgentLLM) -> None:
         """The container is gone: its capability dies; the proxy's count goes to the log."""

@@ -54,6 +54,15 @@ def refused_budget(repo: RepoSettings, error: str) -> str:
     )
 
 
+def spent_budget(repo: RepoSettings, billed: int) -> str:
+    """The budget in words when the LLM proxy counted `billed` tokens and refused more."""
+    return (
+        f"the token budget of {repo.max_tokens_per_run or 0:,} tokens per run was reached "
+        f"({billed:,} tokens billed by the provider; the LLM proxy refused the agent's "
+        "next request)"
+    )
+
+
 def cancelled(by: str, **common: Any) -> Outcome:
     reason = render.cancelled_by(by) if by else ""
     return Outcome(Conclusion.CANCELLED, "the run was cancelled", reason=reason, **common)

@@ -303,6 +303,23 @@ def test_the_run_stops_when_the_budget_is_reached(
     assert bot.llm.remaining >= 2  # stopped before the script ran out
 
 
+def test_a_budget_the_proxy_refuses_stops_the_run(make_bot: Callable[..., Bot]) -> None:
+    """The title request spends it: opencode never reports those tokens, and on the proxy's
+    403 for its first step it neither quits nor says anything; the bot stops it itself."""
+    bot = make_bot(AUTOCODE_MAX_TOKENS_PER_RUN="5000", AUTOCODE_IDLE_TIMEOUT="170")
+    gh = bot.github
+    prepare(gh, {})
+    bot.llm.title_usage = (50_000, 10)
+    bot.llm.script([tool("write", filePath="greeting.txt", content="hi\n"), text("Done.")])
+    ticket = bot.wait(bot.deliver("issues", labeled_payload(gh)))
+    assert (ticket["state"], ticket["conclusion"]) == ("failed", "failure"), ticket
+    body = bot_comments(gh)[0]["body"]
+    assert "budget reached" in body and "token budget of 5,000 tokens" in body
+    assert "50,010 tokens billed" in body and "went silent" not in body
+    assert gh.branch_sha(REPO, BRANCH) is None and pulls(gh) == []
+    assert len(bot.llm.requests) == 1  # the title; the first step was refused by the proxy
+
+
 def test_allowed_users_and_teams_narrow_who_may_trigger(make_bot: Callable[..., Bot]) -> None:
     bot = make_bot()
     gh = bot.github

@@ -94,6 +94,7 @@ class ScriptedLLM:
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         # picks the step of a request that offers tools from its body; None: the script
         self.on_tools: Callable[[dict[str, Any]], Step | None] | None = None
+        self.title_usage: tuple[int, int] = (120, 30)  # what the title answer reports
         self._server = ServerThread(self._app())
         self.url = self._server.url
         self.base_url = f"{self.url}/v1"
@@ -191,7 +192,7 @@ class ScriptedLLM:
             if self._sticky is not None:
                 return self._sticky
             if not body.get("tools"):
-                return Step("text", text=TITLE)
+                return Step("text", text=TITLE, usage=self.title_usage)
             if not self._steps:
                 return text("Done.")
             step = self._steps.pop(0)

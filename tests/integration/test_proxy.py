@@ -239,8 +239,9 @@ async def test_forged_stale_and_expired_capabilities_get_401(
 
 
 async def test_a_spent_token_budget_stops_requests(llm: ScriptedLLM, proxy: LLMProxy) -> None:
+    told: list[int] = []
     grant = proxy.grant(4, {"fake": Upstream("fake", llm.base_url, REAL)}, lifetime=60,
-                        token_budget=100)  # fmt: skip
+                        token_budget=100, on_spent=told.append)  # fmt: skip
     headers = {"Authorization": f"Bearer {grant.capability}"}
     async with httpx.AsyncClient() as client:
         first = await client.post(f"{proxy.url}/p/fake/chat/completions", json=chat(),
@@ -250,6 +251,7 @@ async def test_a_spent_token_budget_stops_requests(llm: ScriptedLLM, proxy: LLMP
     assert first.status_code == 200 and grant.usage.tokens.total == 150
     assert second.status_code == 403 and "budget" in second.json()["error"]["message"]
     assert len(llm.requests) == 1
+    assert told == [150]  # the run hears of it: opencode does not stop on a 403
 
 
 class Upstream2:
