@@ -8,7 +8,10 @@ in a run; the client is this process. Each case is measured direct to the
 scripted LLM and through the proxy, one request at a time on a kept-alive
 connection, alternating so both see the same machine:
 
-- `small`: a non-streamed request without tools (opencode's title request);
+- `small`: a non-streamed request without tools (opencode's title request),
+  the provider answering one JSON document;
+- `small plain`: the same from an httpx client with its defaults (Nagle
+  on), as a provider SDK sends it;
 - `stream`: a streamed answer to a request the size opencode sends (~31 KB
   of system prompt and tool schemas), timed to the first byte and to
   `[DONE]`.
@@ -22,6 +25,7 @@ the Docker engine and the runner image).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -194,12 +198,19 @@ def main() -> None:
     proxy, (proxy_url, capability) = spawn(PROXY, llm_url, host)
     try:
         results: dict[str, list[float]] = {}
-        with kept_alive() as direct, kept_alive() as proxied:
-            targets = (
-                ("direct", direct, llm_url, "sk-bench-real-key"),
-                ("proxy", proxied, f"{proxy_url}/p/fake", capability),
-            )
-            for kind in ("small", "stream"):
+        with contextlib.ExitStack() as stack:
+            direct, proxied = (stack.enter_context(kept_alive()) for _ in range(2))
+            plain = [stack.enter_context(httpx.Client(timeout=30)) for _ in range(2)]
+            clients = {
+                "small": (direct, proxied),
+                "small plain": (plain[0], plain[1]),
+                "stream": (direct, proxied),
+            }
+            for kind, (to_llm, to_proxy) in clients.items():
+                targets = (
+                    ("direct", to_llm, llm_url, "sk-bench-real-key"),
+                    ("proxy", to_proxy, f"{proxy_url}/p/fake", capability),
+                )
                 for _ in range(20):  # warm both paths
                     for _, client, url, auth in targets:
                         measure(client, url, auth, kind)
@@ -213,12 +224,16 @@ def main() -> None:
               f"(proxy on {host})\n")  # fmt: skip
         for key in (
             "small direct total", "small proxy total",
+            "small plain direct total", "small plain proxy total",
             "stream direct first byte", "stream proxy first byte",
             "stream direct total", "stream proxy total",
         ):  # fmt: skip
             print(line(key, results[key]))
         print()
-        for kind, what in (("small", "total"), ("stream", "first byte"), ("stream", "total")):
+        for kind, what in (
+            ("small", "total"), ("small plain", "total"), ("stream", "first byte"),
+            ("stream", "total"),
+        ):  # fmt: skip
             added = [
                 p - d
                 for p, d in zip(

@@ -10,6 +10,7 @@ from githubkit import GitHub, TokenAuthStrategy
 from ..errors import GitHubError
 from .calls import RETRY, TIMEOUT, EventHooks, call, status_of
 from .tokens import AccessToken
+from .writes import ONCE, create_once, since
 
 
 class RepoClient:
@@ -37,6 +38,17 @@ class RepoClient:
             async_transport=transport,
         )
         self._rest: Any = self._gh.rest
+        # creating writes go out without githubkit's retries: `writes.create_once` retries them
+        self._gh_once = GitHub(
+            TokenAuthStrategy(token.token),
+            base_url=api_url,
+            auto_retry=ONCE,
+            timeout=TIMEOUT,
+            http_cache=False,
+            async_event_hooks=event_hooks,
+            async_transport=transport,
+        )
+        self._once: Any = self._gh_once.rest  # the namespace holds its client weakly
 
     async def user_id(self, login: str) -> int:
         response = await call(lambda: self._rest.users.async_get_by_username(login))
@@ -104,12 +116,25 @@ class RepoClient:
         )
 
     async def comment(self, number: int, body: str) -> int:
-        response = await call(
-            lambda: self._rest.issues.async_create_comment(
-                self.owner, self.name, number, data={"body": body}
+        after = since()
+
+        async def make() -> int:
+            response = await call(
+                lambda: self._once.issues.async_create_comment(
+                    self.owner, self.name, number, data={"body": body}
+                )
             )
-        )
-        return int(response.parsed_data.id)
+            return int(response.parsed_data.id)
+
+        async def find() -> int | None:
+            response = await call(
+                lambda: self._rest.issues.async_list_comments(
+                    self.owner, self.name, number, since=after, per_page=100
+                )
+            )
+            return _same_body(response.json(), body)
+
+        return await create_once(make, find, "comment")
 
     async def edit_comment(self, comment_id: int, body: str) -> None:
         await call(
@@ -134,12 +159,25 @@ class RepoClient:
 
     async def reply_review(self, number: int, comment_id: int, body: str) -> int:
         """A reply in the review thread of `comment_id` on pull request `number`."""
-        response = await call(
-            lambda: self._rest.pulls.async_create_reply_for_review_comment(
-                self.owner, self.name, number, comment_id, data={"body": body}
+        after = since()
+
+        async def make() -> int:
+            response = await call(
+                lambda: self._once.pulls.async_create_reply_for_review_comment(
+                    self.owner, self.name, number, comment_id, data={"body": body}
+                )
             )
-        )
-        return int(response.parsed_data.id)
+            return int(response.parsed_data.id)
+
+        async def find() -> int | None:
+            response = await call(
+                lambda: self._rest.pulls.async_list_review_comments(
+                    self.owner, self.name, number, since=after, per_page=100
+                )
+            )
+            return _same_body(response.json(), body)
+
+        return await create_once(make, find, "review reply")
 
     async def edit_review_comment(self, comment_id: int, body: str) -> None:
         await call(
@@ -155,10 +193,26 @@ class RepoClient:
         return data if isinstance(data, dict) else {}
 
     async def create_check_run(self, data: dict[str, Any]) -> int:
-        response = await call(
-            lambda: self._rest.checks.async_create(self.owner, self.name, data=data)
-        )
-        return int(response.parsed_data.id)
+        async def make() -> int:
+            response = await call(
+                lambda: self._once.checks.async_create(self.owner, self.name, data=data)
+            )
+            return int(response.parsed_data.id)
+
+        async def find() -> int | None:
+            response = await call(
+                lambda: self._rest.checks.async_list_for_ref(
+                    self.owner, self.name, data["head_sha"], check_name=data["name"],
+                    filter_="all", per_page=100,
+                )
+            )  # fmt: skip
+            runs = response.json().get("check_runs") or []
+            for run in runs:
+                if run.get("external_id") == data.get("external_id"):
+                    return int(run["id"])
+            return None
+
+        return await create_once(make, find, "check run")
 
     async def update_check_run(self, check_run_id: int, data: dict[str, Any]) -> None:
         await call(
@@ -179,15 +233,16 @@ class RepoClient:
     async def create_pull(
         self, *, title: str, head: str, base: str, body: str, draft: bool = False
     ) -> tuple[int, str]:
-        response = await call(
-            lambda: self._rest.pulls.async_create(
-                self.owner,
-                self.name,
-                data={"title": title, "head": head, "base": base, "body": body, "draft": draft},
+        data = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
+
+        async def make() -> tuple[int, str]:
+            response = await call(
+                lambda: self._once.pulls.async_create(self.owner, self.name, data=data)
             )
-        )
-        pull = response.parsed_data
-        return pull.number, pull.html_url
+            pull = response.parsed_data
+            return pull.number, pull.html_url
+
+        return await create_once(make, lambda: self.find_pull(head), "pull request")
 
     async def add_labels(self, number: int, labels: list[str]) -> None:
         await call(
@@ -212,3 +267,11 @@ class RepoClient:
                 self.owner, self.name, number, data={"body": body}
             )
         )
+
+
+def _same_body(comments: Any, body: str) -> int | None:
+    """The newest comment in a listing whose body is exactly `body`."""
+    if not isinstance(comments, list):
+        return None
+    found = [c for c in comments if isinstance(c, dict) and c.get("body") == body]
+    return int(found[-1]["id"]) if found else None

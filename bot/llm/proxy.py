@@ -8,7 +8,8 @@
 
 `/p/<provider>/<path>` is forwarded to that provider's real base URL +
 `<path>` with the real key in the provider's own auth header, and the
-answer streams back byte for byte as it arrives (SSE included). A request
+answer comes back byte for byte: a stream (SSE) as it arrives, one JSON
+document whole (`answers`). A request
 whose capability is not live — made up, or of a run that ended — gets 401
 and never reaches a provider. Capabilities are compared in constant time and
 never logged; the proxy keeps them in memory only, so a restart forgets all.
@@ -23,17 +24,24 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
-import anyio
 import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .grant import KEY_HEADERS, Grant, ProxyUsage, digest, presented_capability
+from .answers import (
+    HOP_BY_HOP,
+    error_response,
+    failed_answer,
+    outgoing,
+    streamed_answer,
+    whole_answer,
+)
+from .grant import Grant, ProxyUsage, digest, presented_capability
 from .meter import Meter
 from .providers import Upstream
 
@@ -41,18 +49,7 @@ log = logging.getLogger("bot.llm.proxy")
 
 MAX_BODY = 32 * 1024 * 1024
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-HOP_BY_HOP = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
-    }
-)  # fmt: skip
 UPSTREAM_TIMEOUT = httpx.Timeout(connect=30.0, read=900.0, write=120.0, pool=60.0)
-
-
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    # the shape both OpenAI's and Anthropic's SDKs read a message from
-    return JSONResponse({"type": "error", "error": {"type": kind, "message": message}}, status)
 
 
 class _Server(uvicorn.Server):
@@ -208,10 +205,10 @@ class LLMProxy:
         grant = self._find(presented_capability(request.headers))
         if grant is None:
             log.warning("llm proxy refused a capability", extra={"provider": provider})
-            return _error(401, "unknown or expired capability", "authentication_error")
+            return error_response(401, "unknown or expired capability", "authentication_error")
         upstream = grant.upstreams.get(provider)
         if upstream is None:
-            return _error(404, f"no provider {provider!r} for this run", "not_found_error")
+            return error_response(404, f"no provider {provider!r} for this run", "not_found_error")
         budget = grant.token_budget
         if budget is not None and grant.usage.tokens.total >= budget:
             # 403, not 429: opencode retries a 429 forever; this must end the run, and as
@@ -219,11 +216,11 @@ class LLMProxy:
             if grant.on_spent is not None:
                 grant.on_spent(grant.usage.tokens.total)
             message = f"the run's token budget ({budget}) is spent"
-            return _error(403, message, "permission_error")
+            return error_response(403, message, "permission_error")
         body = await request.body()
         if len(body) > MAX_BODY:
-            return _error(413, "request too large", "invalid_request_error")
-        url, headers = _outgoing(request, upstream)
+            return error_response(413, "request too large", "invalid_request_error")
+        url, headers = outgoing(request, upstream)
         assert self._client is not None
         grant.usage.requests += 1
         try:
@@ -238,54 +235,15 @@ class LLMProxy:
                 "llm provider unreachable",
                 extra={"ticket": grant.ticket_id, "provider": provider, "error": kind},
             )
-            return _error(502, f"the provider could not be reached ({kind})", "api_error")
+            return error_response(502, f"the provider could not be reached ({kind})", "api_error")
         passed = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         if answer.status_code >= 400:
             grant.usage.failed += 1
-            return await _failed(answer, upstream, passed)
-        meter = Meter(answer.headers.get("content-type", ""))
+            return await failed_answer(answer, upstream, passed)
+        content_type = answer.headers.get("content-type", "")
+        meter = Meter(content_type)
+        if "text/event-stream" not in content_type:
+            return await whole_answer(answer, meter, grant, passed)
         return StreamingResponse(
-            _metered(answer, meter, grant), status_code=answer.status_code, headers=passed
+            streamed_answer(answer, meter, grant), status_code=answer.status_code, headers=passed
         )
-
-
-def _outgoing(request: Request, upstream: Upstream) -> tuple[str, dict[str, str]]:
-    """The provider's URL for a request, and its headers with the real key in place."""
-    url = f"{upstream.base_url}/{request.path_params['path']}"
-    if request.url.query:
-        url += f"?{request.url.query}"
-    headers = {
-        k: v
-        for k, v in request.headers.items()
-        if k not in HOP_BY_HOP and k not in KEY_HEADERS and k != "accept-encoding"
-    }
-    name, value = upstream.auth_header()
-    headers[name] = value
-    headers["accept-encoding"] = "identity"  # the usage must be readable on the way back
-    return url, headers
-
-
-async def _failed(answer: httpx.Response, upstream: Upstream, passed: dict[str, str]) -> Response:
-    """A provider's error answer, passed on to the agent."""
-    # an error is small and read whole: a provider that echoes the key gets it masked
-    try:
-        error = await answer.aread()
-    except httpx.HTTPError:
-        error = b""
-    finally:
-        await answer.aclose()
-    error = error.replace(upstream.key.encode(), b"***")
-    passed.pop("content-encoding", None)  # aread() has decoded it
-    return Response(error, status_code=answer.status_code, headers=passed)
-
-
-async def _metered(answer: httpx.Response, meter: Meter, grant: Grant) -> AsyncIterator[bytes]:
-    """The answer's bytes as they arrive; its tokens count against the grant once it ends."""
-    try:
-        async for chunk in answer.aiter_raw():
-            meter.feed(chunk)
-            yield chunk
-    finally:
-        with anyio.CancelScope(shield=True):
-            await answer.aclose()
-        grant.usage.tokens.add(meter.finish())

@@ -1,6 +1,7 @@
 """GitHub and the LLM misbehave; the ticket still ends where it would have without faults.
 
-The fake GitHub answers chosen requests with 5xx, secondary rate limits
+The fake GitHub answers chosen requests with 5xx (also after carrying out a
+write, or dropping the connection mid-answer), secondary rate limits
 (403/429 with `retry-after`) and an exhausted primary rate limit (403,
 `x-ratelimit-remaining: 0`, `x-ratelimit-reset` in two seconds). The bot
 must ride them out: one ticket, one pull request, one comment with its link,
@@ -19,7 +20,7 @@ import pytest
 
 from tests.e2e.conftest import BOTH_STORES, REPO, Bot, labeled_payload
 from tests.e2e.test_label_to_pr import prepare
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import DROP, FakeGitHub
 from tests.fakes.llm import error, text, tool
 
 BRANCH = "autocode/issue-1"
@@ -131,6 +132,24 @@ def test_rest_errors_and_rate_limits_do_not_change_the_outcome(
     history = [(h["status"], h.get("conclusion")) for h in gh.check_run_history(run_id)]
     assert history[0] == ("queued", None) and history[-1] == ("completed", "success")
     assert ("in_progress", None) in history
+
+
+@pytest.mark.parametrize("fault", [502, DROP], ids=["502-after-the-write", "dropped-answer"])
+def test_writes_github_did_but_did_not_confirm_are_not_doubled(
+    make_bot: Callable[..., Bot], fault: int
+) -> None:
+    """The comment, the check run and the pull request are each made, and the answer lost."""
+    bot = make_bot()
+    gh = bot.github
+    prepare(gh)
+    script_one_file(bot)
+    for pattern in (r"/issues/1/comments$", r"/check-runs$", r"/pulls$"):
+        gh.inject("POST", pattern, fault, after=True)
+
+    ticket = bot.wait(bot.deliver("issues", labeled_payload(gh)))
+
+    assert gh.injections == [] and len(injected(gh)) == 3
+    assert_one_pull_request_reported(bot, ticket)  # one comment, one check run, one PR
 
 
 @BOTH_STORES

@@ -44,7 +44,7 @@ from .github_shapes import (
 from .github_web import ManifestFlow
 from .server import ServerThread
 
-__all__ = ["DEFAULT_PERMISSIONS", "FakeGitHub", "Injection"]
+__all__ = ["DEFAULT_PERMISSIONS", "DROP", "FakeGitHub", "Injection"]
 
 DEFAULT_PERMISSIONS: dict[str, str] = {
     "contents": "write",
@@ -92,6 +92,10 @@ class Injection:
     headers: dict[str, str]
     body: dict[str, Any] | None
     delay: float
+    after: bool = False  # the request is carried out first; only its answer is replaced
+
+
+DROP = -1  # an injected status: the answer breaks off (the connection drops mid-answer)
 
 
 @dataclass
@@ -643,6 +647,7 @@ class FakeGitHub:
         headers: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         delay: float = 0.0,
+        after: bool = False,
     ) -> None:
         """The next `times` requests whose method matches (`*` for any) and whose path
         matches `path_regex` (re.search on the full path, e.g. r"/check-runs$" or
@@ -652,7 +657,10 @@ class FakeGitHub:
         {"message": <reason>}. Rate-limit headers are added unless given in `headers`
         (pass {"retry-after": "1"} or {"x-ratelimit-remaining": "0"} for githubkit to
         treat it as a rate limit). `delay` seconds pass before the answer; status 0
-        means: after the delay, serve the request normally (a slow server).
+        means: after the delay, serve the request normally (a slow server). `after`:
+        the request is carried out (a write is made) and only then answered with
+        `status` — as when GitHub did the work but the answer was lost. Status `DROP`
+        (-1): the answer starts and then the connection drops.
         """
         with self._lock:
             self.injections.append(
@@ -664,6 +672,7 @@ class FakeGitHub:
                     dict(headers or {}),
                     body,
                     delay,
+                    after,
                 )
             )
 

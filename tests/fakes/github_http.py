@@ -24,6 +24,8 @@ from .github_web import WEB_PATH
 if TYPE_CHECKING:
     from .github import FakeGitHub, Injection
 
+DROP = -1  # tests/fakes/github.py's DROP: the answer breaks off
+
 API_PREFIX = "/api/v3"
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 GIT_PATH = re.compile(
@@ -48,6 +50,20 @@ REASONS = {
     504: "Gateway Timeout",
 }
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class DroppedAnswer(Response):
+    """An answer that starts and breaks off: the client sees the connection drop mid-answer."""
+
+    def __init__(self) -> None:
+        super().__init__(b"")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"4096")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
+        raise ConnectionAbortedError("the fake GitHub drops the connection (injected)")
 
 
 def request_id() -> str:
@@ -143,8 +159,19 @@ def build_app(fake: FakeGitHub) -> Starlette:
         if injected is not None:
             if injected.delay:
                 await anyio.sleep(injected.delay)
+            if injected.after and injected.status:
+                await serve(request, raw, started, is_api, path)  # done; the answer is lost
+            if injected.status == DROP:
+                record(fake, request, 0, auth_kind(request.headers.get("authorization", "")),
+                       started, injected=True, after=injected.after)  # fmt: skip
+                return DroppedAnswer()
             if injected.status:
                 return injected_response(request, injected, started, is_api)
+        return await serve(request, raw, started, is_api, path)
+
+    async def serve(
+        request: Request, raw: bytes, started: float, is_api: bool, path: str
+    ) -> Response:
         if is_api:
             return await api_call(request, raw, started)
         if WEB_PATH.match(path):
@@ -172,7 +199,8 @@ def build_app(fake: FakeGitHub) -> Starlette:
             else:
                 body = {"message": REASONS.get(inj.status, "Error")}
         auth = auth_kind(request.headers.get("authorization", ""))
-        record(fake, request, inj.status, auth, started, injected=True)
+        # after=True: the same request's real answer is on record just before this one
+        record(fake, request, inj.status, auth, started, injected=True, after=inj.after)
         return json_response(inj.status, body, headers)
 
     async def api_call(request: Request, raw: bytes, started: float) -> Response:

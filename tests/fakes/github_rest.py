@@ -15,6 +15,7 @@ import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -668,8 +669,24 @@ def list_comments(api: Rest, req: Req) -> Result:
     issue = api.issue(req, req.params[2])
     api.need(req, "issues", "read", or_pulls="pull_request" in issue)
     comments = api.fake.issue_comments(api.repo(req).full_name, int(req.params[2]))
-    page, headers = api.paginate(req, comments)
+    page, headers = api.paginate(req, updated_since(req, comments))
     return ok(page, headers=headers)
+
+
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def updated_since(req: Req, items: list[Json]) -> list[Json]:
+    """`?since=`: only what was updated at or after that ISO 8601 time, as GitHub filters."""
+    when = req.query.get("since")
+    if when is None:
+        return items
+    if not ISO_TIME.match(when):  # GitHub's form: YYYY-MM-DDTHH:MM:SSZ
+        raise invalid_request(f"Invalid value for `since`: {when!r}")
+    moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    return [
+        i for i in items if datetime.fromisoformat(i["updated_at"].replace("Z", "+00:00")) >= moment
+    ]
 
 
 def check_body(body: Json) -> str:
@@ -1300,6 +1317,19 @@ def review_comment_of(api: Rest, req: Req, ident: str) -> Json:
     if where is None or where[0] != api.repo(req).full_name:
         raise not_found()
     return api.fake.review_comments[int(ident)]
+
+
+@route("GET", rf"{REPO}/pulls/(\d+)/comments", "repo", ("pull_requests", "read"))
+def list_review_comments(api: Rest, req: Req) -> Result:
+    pull = pull_of(api, req, req.params[2])
+    fake = api.fake
+    with fake._lock:
+        found = [
+            c for i, c in sorted(fake.review_comments.items())
+            if fake.review_where[i] == (pull.repo, pull.number)
+        ]  # fmt: skip
+    page, headers = api.paginate(req, updated_since(req, found))
+    return ok(page, headers=headers)
 
 
 @route("GET", rf"{REPO}/pulls/comments/(\d+)", "repo", ("pull_requests", "read"))
