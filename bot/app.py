@@ -67,7 +67,7 @@ def build_app(
     store = store or open_store(settings)
     metrics = Metrics(store)
     notifier, events = build_events(settings, store, metrics)
-    runner = DockerRunner(settings.docker_host)
+    runner = DockerRunner.of(settings)
     worker = (
         build_worker(settings, store, runner, metrics=metrics, events=events) if workers else None
     )

@@ -181,6 +181,10 @@ class Settings:
     session_ttl_days: int = 30
     admin_token: str = field(default="", repr=False)
     docker_host: str = ""
+    # a remote engine over TLS, as the Docker CLI reads them: verify the engine's certificate
+    # against DOCKER_CERT_PATH/ca.pem, and present cert.pem/key.pem from there
+    docker_tls_verify: bool = False
+    docker_cert_path: str = ""
     workdir: str = "./autocode-work"
     public_url: str = ""
     lease_seconds: int = 60
@@ -233,6 +237,8 @@ class Settings:
             session_ttl_days=_int(environ, "AUTOCODE_SESSION_TTL_DAYS", 30, minimum=1),
             admin_token=environ.get("AUTOCODE_ADMIN_TOKEN", ""),
             docker_host=environ.get("DOCKER_HOST", "").strip(),
+            docker_tls_verify=environ.get("DOCKER_TLS_VERIFY", "") != "",
+            docker_cert_path=environ.get("DOCKER_CERT_PATH", "").strip(),
             workdir=environ.get("AUTOCODE_WORKDIR", "").strip() or "./autocode-work",
             public_url=environ.get("AUTOCODE_PUBLIC_URL", "").strip().rstrip("/"),
             lease_seconds=_int(environ, "AUTOCODE_LEASE_SECONDS", 60, minimum=2),

@@ -119,7 +119,7 @@ class OpenCodeService:
 
     def __init__(self, settings: Settings | None = None, *, runner: DockerRunner | None = None):
         self.settings = settings or Settings.from_environ(load_environ())
-        self.runner = runner or DockerRunner(self.settings.docker_host)
+        self.runner = runner or DockerRunner.of(self.settings)
         self.worker_id = f"service:{socket.gethostname()}:{os.getpid()}"
 
     async def develop_ticket(

@@ -65,7 +65,7 @@ def ensure_runner_image(settings: Settings) -> None:
     from ..runner.docker import DockerRunner
     from ..runner.image import build_image
 
-    runner = DockerRunner(settings.docker_host)
+    runner = DockerRunner.of(settings)
     try:
         runner.ping()
         if runner.image_labels(settings.runner_image) is None:
@@ -159,7 +159,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     store = open_store(settings)
     metrics = Metrics(store)
     notifier, events = build_events(settings, store, metrics)
-    runner = DockerRunner(settings.docker_host)
+    runner = DockerRunner.of(settings)
     worker = build_worker(settings, store, runner, metrics=metrics, events=events)
     if args.metrics_port:
         from prometheus_client import start_http_server
@@ -191,7 +191,7 @@ def cmd_runner_build(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure(settings.log_level, settings.log_json)
-    runner = DockerRunner(settings.docker_host)
+    runner = DockerRunner.of(settings)
     runner.ping()
     image_id = build_image(runner.client, args.tag or settings.runner_image, args.opencode_version)
     say(

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..config import Settings
 from ..errors import DockerUnavailable, RunnerError, RunnerImageMissing
-from .container import pump, remove, stop
+from .container import follow, pump, remove, wind_up
 from .egress import Egress, bridge_gateway, resolv_conf
 from .spec import LABEL, RELAY_HOST, STORE_LABEL, WORKER_LABEL, ContainerExit, ContainerSpec
 
@@ -30,11 +31,39 @@ def container_user() -> str:
     return f"{uid}:{os.getgid()}"
 
 
+def sdk_client(environment: dict[str, str]) -> Any:
+    """The Docker SDK's client for these DOCKER_* settings, as the Docker CLI reads them.
+
+    Over TLS, the SDK's HTTP session must not take requests' environment:
+    with REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE set (common where a proxy signs
+    traffic), requests would verify the engine against that bundle instead of
+    DOCKER_CERT_PATH/ca.pem and refuse it.
+    """
+    import docker
+    from docker.api.client import APIClient
+
+    if not (environment.get("DOCKER_TLS_VERIFY") or environment.get("DOCKER_CERT_PATH")):
+        return docker.from_env(environment=environment, timeout=60)
+
+    class _APIClient(APIClient):
+        trust_env = property(lambda self: False, lambda self, value: None)
+
+    class _DockerClient(docker.DockerClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.api = _APIClient(*args, **kwargs)
+
+    return _DockerClient.from_env(environment=environment, timeout=60)
+
+
 class DockerRunner:
     """Runs agent containers on one Docker engine (DOCKER_HOST or the local socket)."""
 
-    def __init__(self, base_url: str = "") -> None:
+    def __init__(
+        self, base_url: str = "", *, tls_verify: bool = False, cert_path: str = ""
+    ) -> None:
         self.base_url = base_url
+        self.tls_verify = tls_verify  # DOCKER_TLS_VERIFY
+        self.cert_path = cert_path  # DOCKER_CERT_PATH
         self.active = 0  # agent containers this runner has going now (a metric)
         self._client: Any = None
         self._lock = threading.Lock()
@@ -49,13 +78,28 @@ class DockerRunner:
                 import docker.errors
 
                 try:
-                    if self.base_url:
-                        self._client = docker.DockerClient(base_url=self.base_url, timeout=60)
-                    else:
-                        self._client = docker.from_env(timeout=60)
+                    self._client = sdk_client(self._environment())
                 except docker.errors.DockerException as exc:
                     raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
             return self._client
+
+    @classmethod
+    def of(cls, settings: Settings) -> DockerRunner:
+        """The engine the settings name (DOCKER_HOST, with its TLS settings)."""
+        return cls(
+            settings.docker_host,
+            tls_verify=settings.docker_tls_verify,
+            cert_path=settings.docker_cert_path,
+        )
+
+    def _environment(self) -> dict[str, str]:
+        """What the Docker SDK reads, as the Docker CLI would (never this process's own)."""
+        env = {"DOCKER_HOST": self.base_url}  # "": the local socket
+        if self.tls_verify:
+            env["DOCKER_TLS_VERIFY"] = "1"
+        if self.cert_path:
+            env["DOCKER_CERT_PATH"] = self.cert_path
+        return env
 
     def ping(self) -> None:
         import docker.errors
@@ -167,8 +211,8 @@ class DockerRunner:
                 target=pump, args=(container, loop, lines), daemon=True, name="agent-logs"
             )
             reader.start()
-            await _follow(spec, lines, on_line, cancel, activity, started, result)
-            await _wind_up(container, result, started)
+            await follow(spec, lines, on_line, cancel, activity, started, result)
+            await wind_up(container, result, started)
             # drain what the reader still holds
             while not lines.empty():
                 line = lines.get_nowait()
@@ -235,59 +279,3 @@ class DockerRunner:
             return bridge_gateway(self.client)
         except docker.errors.DockerException as exc:
             raise DockerUnavailable(f"the Docker engine cannot be reached: {exc}") from exc
-
-
-async def _follow(
-    spec: ContainerSpec,
-    lines: asyncio.Queue[str | None],
-    on_line: Callable[[str], None],
-    cancel: asyncio.Event,
-    activity: Callable[[], float] | None,
-    started: float,
-    result: ContainerExit,
-) -> None:
-    """Pass the agent's lines on until they end, a timeout, idleness or cancellation."""
-    last_event = time.monotonic()
-    deadline = started + spec.timeout
-    while True:
-        now = time.monotonic()
-        idle_deadline = max(last_event, activity() if activity else 0.0) + spec.idle_timeout
-        wait = min(deadline, idle_deadline) - now
-        if cancel.is_set():
-            result.cancelled = True
-            break
-        if now >= deadline:
-            result.timed_out = True
-            break
-        if now >= idle_deadline:
-            result.timed_out = result.idle = True
-            break
-        cancel_wait = asyncio.ensure_future(cancel.wait())
-        line_wait = asyncio.ensure_future(lines.get())
-        done, _ = await asyncio.wait(
-            {cancel_wait, line_wait},
-            timeout=max(0.05, min(wait, 5.0)),
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        cancel_wait.cancel()
-        if line_wait in done:
-            line = line_wait.result()
-            if line is None:
-                break
-            last_event = time.monotonic()
-            on_line(line)
-        else:
-            line_wait.cancel()
-
-
-async def _wind_up(container: Any, result: ContainerExit, started: float) -> None:
-    """Stop the container if the run was cut short, else take its exit code; its stderr tail."""
-    if result.cancelled or result.timed_out:
-        await asyncio.to_thread(stop, container)
-    else:
-        status = await asyncio.to_thread(container.wait, timeout=60)
-        result.exit_code = int(status.get("StatusCode", -1))
-    result.agent_seconds = time.monotonic() - started - result.start_seconds
-    with contextlib.suppress(Exception):
-        raw = await asyncio.to_thread(container.logs, stdout=False, stderr=True, tail=40)
-        result.stderr_tail = raw.decode("utf-8", "replace")[-4000:]

@@ -16,27 +16,29 @@ def check_docker(settings: Settings) -> tuple[Check, Any]:
     from ...runner.docker import DockerRunner
 
     where = settings.docker_host or "the local socket"
-    runner = DockerRunner(settings.docker_host)
+    fix = (
+        "start the Docker engine (dockerd, or `systemctl start docker`), or set DOCKER_HOST "
+        "to one that runs"
+    )
+    if settings.docker_tls_verify or settings.docker_cert_path:
+        certs = settings.docker_cert_path or "~/.docker"
+        where += f" over TLS (certificates from {certs})"
+        fix += (
+            "; for TLS, DOCKER_CERT_PATH must hold the engine's CA as ca.pem and this "
+            "client's cert.pem and key.pem, as the Docker CLI uses them"
+        )
+    runner = DockerRunner.of(settings)
     try:
         runner.ping()
         version = str(runner.client.version().get("Version", "?"))
     except BotError as exc:
         return (
-            fail(
-                "Docker engine",
-                f"{where}: {exc.message}"[:400],
-                "start the Docker engine (dockerd, or `systemctl start docker`), or set "
-                "DOCKER_HOST to one that runs",
-            ),
+            fail("Docker engine", f"{where}: {exc.message}"[:400], fix),
             None,
         )
     except Exception as exc:  # noqa: BLE001 (the SDK raises requests' and its own errors)
         return (
-            fail(
-                "Docker engine",
-                f"{where}: {exc.__class__.__name__}",
-                "start the Docker engine, or set DOCKER_HOST to one that runs",
-            ),
+            fail("Docker engine", f"{where}: {exc.__class__.__name__}", fix),
             None,
         )
     return Check("Docker engine", True, f"{where}, Docker {version}"), runner
