@@ -179,6 +179,8 @@ class Settings:
     max_cost_per_run: float | None = None  # dollars, as opencode reports them
     max_tokens_per_run: int | None = None  # input + output + reasoning tokens
     session_ttl_days: int = 30
+    log_keep_days: int = 30  # a finished ticket's log lines are kept this long
+    notify_keep_days: int = 7  # a delivered notification's row is kept this long
     admin_token: str = field(default="", repr=False)
     docker_host: str = ""
     # a remote engine over TLS, as the Docker CLI reads them: verify the engine's certificate
@@ -235,6 +237,8 @@ class Settings:
             max_cost_per_run=_float(environ, "AUTOCODE_MAX_COST_PER_RUN"),
             max_tokens_per_run=_int(environ, "AUTOCODE_MAX_TOKENS_PER_RUN", 0, minimum=1) or None,
             session_ttl_days=_int(environ, "AUTOCODE_SESSION_TTL_DAYS", 30, minimum=1),
+            log_keep_days=_int(environ, "AUTOCODE_LOG_KEEP_DAYS", 30, minimum=1),
+            notify_keep_days=_int(environ, "AUTOCODE_NOTIFY_KEEP_DAYS", 7, minimum=1),
             admin_token=environ.get("AUTOCODE_ADMIN_TOKEN", ""),
             docker_host=environ.get("DOCKER_HOST", "").strip(),
             docker_tls_verify=environ.get("DOCKER_TLS_VERIFY", "") != "",

@@ -1,4 +1,4 @@
-"""A worker's upkeep between claims: lost tickets, containers of dead runs, old sessions.
+"""A worker's upkeep between claims: lost tickets, dead runs' leftovers, what piles up.
 
 Every pass of the worker's loop calls `tick`; each chore keeps its own
 pace. A chore that fails (Docker or the store down) is logged and tried
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from collections.abc import Callable, Container
+from pathlib import Path
 
 from ..config import Settings
 from ..github import render
@@ -26,6 +28,8 @@ log = logging.getLogger("bot.worker")
 
 SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
 SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
+PRUNE_EVERY = 3600.0  # seconds between prunings of old log lines and delivered notifications
+DAY = 86400.0
 
 
 class Upkeep:
@@ -57,11 +61,66 @@ class Upkeep:
         self.clock = clock
         self._swept = 0.0
         self._sessions_swept = 0.0
+        self._pruned = 0.0
+        self._folders_swept = False
 
     async def tick(self) -> None:
         await self.recover()
         await self.sweep_containers()
         await self.sweep_sessions()
+        await self.sweep_work_folders()
+        await self.prune()
+
+    async def sweep_work_folders(self) -> None:
+        """Once, at start: remove the clones of runs that crashed (a run removes its own).
+
+        A folder `ticket-N` stays while ticket N runs (another worker of this
+        host may run it); every other one is a leftover.
+        """
+        if self._folders_swept:
+            return
+        self._folders_swept = True
+        try:
+            removed = await asyncio.to_thread(self._remove_leftovers)
+        except Exception:  # the store down: the next start tries again
+            log.warning("work folder sweep failed", exc_info=True)
+            return
+        if removed:
+            log.info("removed work folders of crashed runs", extra={"tickets": removed})
+
+    def _remove_leftovers(self) -> list[int]:
+        removed: list[int] = []
+        root = Path(self.settings.workdir).resolve()
+        for folder in root.glob("ticket-*") if root.is_dir() else ():
+            number = folder.name.removeprefix("ticket-")
+            if not number.isdigit() or not folder.is_dir():
+                continue
+            ticket = self.store.get(int(number))
+            if ticket is not None and ticket.state is TicketState.RUNNING:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(int(number))
+        return removed
+
+    async def prune(self) -> None:
+        """Hourly: finished tickets' log lines and delivered notifications past their time."""
+        now = time.monotonic()
+        if self._pruned and now - self._pruned < PRUNE_EVERY:
+            return
+        self._pruned = now
+        wall = self.clock()
+        try:
+            logs = await asyncio.to_thread(
+                self.store.prune_logs, wall - self.settings.log_keep_days * DAY
+            )
+            sent = await asyncio.to_thread(
+                self.store.prune_delivered, wall - self.settings.notify_keep_days * DAY
+            )
+        except Exception:  # the store down: the next pruning tries again
+            log.warning("pruning failed", exc_info=True)
+            return
+        if logs or sent:
+            log.info("pruned", extra={"log_lines": logs, "notifications": sent})
 
     async def recover(self) -> None:
         """Tickets whose lease expired go back to the queue; those lost twice end failed."""

@@ -146,6 +146,12 @@ class TicketStore(Protocol):
 
     def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]: ...
 
+    def prune_logs(self, finished_before: float) -> int:
+        """Delete the log lines of tickets that finished before then; how many went."""
+
+    def prune_delivered(self, delivered_before: float) -> int:
+        """Delete notifications delivered before then; how many went."""
+
     def counts(self) -> dict[str, int]: ...
 
     def oldest_queued(self, now: float) -> float | None:

@@ -18,6 +18,16 @@ class PostgresLogs(PostgresDatabase):
                 (ticket_id, now, _text(kind), _text(message)),
             )
 
+    def prune_logs(self, finished_before: float) -> int:
+        """Delete the log lines of tickets that finished before then; how many went."""
+        with self._tx("prune ticket logs") as conn:
+            cursor = conn.execute(
+                "DELETE FROM ticket_logs WHERE ticket_id IN (SELECT id FROM tickets "
+                "WHERE finished_at IS NOT NULL AND finished_at < %s)",
+                (finished_before,),
+            )
+            return int(cursor.rowcount)
+
     def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]:
         with self._read("read ticket logs") as conn:
             rows = conn.execute(

@@ -57,6 +57,15 @@ class PostgresOutbox(PostgresDatabase):
                 (now, notification_id),
             )
 
+    def prune_delivered(self, delivered_before: float) -> int:
+        """Delete notifications delivered before then; how many went."""
+        with self._tx("prune delivered notifications") as conn:
+            cursor = conn.execute(
+                "DELETE FROM notifications WHERE delivered_at IS NOT NULL AND delivered_at < %s",
+                (delivered_before,),
+            )
+            return int(cursor.rowcount)
+
     def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
         with self._tx("record a failed notification") as conn:
             conn.execute(

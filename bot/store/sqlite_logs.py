@@ -17,6 +17,16 @@ class SQLiteLogs(SQLiteDatabase):
                 (ticket_id, now, kind, message),
             )
 
+    def prune_logs(self, finished_before: float) -> int:
+        """Delete the log lines of tickets that finished before then; how many went."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "DELETE FROM ticket_logs WHERE ticket_id IN (SELECT id FROM tickets "
+                "WHERE finished_at IS NOT NULL AND finished_at < ?)",
+                (finished_before,),
+            )
+            return int(cursor.rowcount)
+
     def logs(self, ticket_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]:
         rows = self._conn().execute(
             "SELECT id, ticket_id, at, kind, message FROM ticket_logs "

@@ -967,3 +967,31 @@ def test_stores_adding_the_same_batches_at_once_store_each_delivery_once(
     finally:
         for store in stores:
             store.close()
+
+
+def test_old_log_lines_and_delivered_notifications_are_pruned(store: Store) -> None:
+    """Only what is past its time goes: logs of tickets finished long ago, delivered rows."""
+    old, _ = store.add("p-1", "issues", trigger(1))
+    recent, _ = store.add("p-2", "issues", trigger(2))
+    running, _ = store.add("p-3", "issues", trigger(3))
+    for ticket_id in (old, recent, running):
+        claim(store, now=50.0)
+        for n in range(3):
+            store.log(ticket_id, "phase", f"step {n}", 50.0 + n)
+    store.finish(old, TicketState.SUCCEEDED, 100.0, conclusion="success")
+    store.finish(recent, TicketState.FAILED, 1000.0, conclusion="failure")
+    a, b = store.enqueue_notifications(
+        old, "ticket.finished", "{}", ["http://a", "http://b"], 100.0
+    )
+    (c,) = store.enqueue_notifications(recent, "ticket.finished", "{}", ["http://a"], 1000.0)
+    store.mark_delivered(a, 100.0)  # delivered long ago: goes
+    store.mark_delivered(c, 1000.0)  # delivered lately: stays; b never delivered: stays
+
+    assert store.prune_logs(500.0) == 3
+    assert store.logs(old) == []
+    assert [line.message for line in store.logs(recent)] == ["step 0", "step 1", "step 2"]
+    assert len(store.logs(running)) == 3  # not finished: whatever its age
+    assert store.prune_delivered(500.0) == 1
+    due = {n.id for n in store.due_notifications(10_000.0, 100)}
+    assert due == {b}  # the undelivered row is still there to send
+    assert store.prune_logs(500.0) == 0 and store.prune_delivered(500.0) == 0

@@ -291,3 +291,22 @@ async def test_a_ticket_lost_twice_ends_failed_and_says_so(world: World) -> None
     final = world.store.get(ticket.id)
     assert final is not None and final.state is TicketState.FAILED
     assert "the run failed" in world.comment() and "lost" in world.comment()
+
+
+async def test_upkeep_removes_crashed_runs_folders_and_prunes_old_logs(world: World) -> None:
+    """At start, clones of runs that died stay behind no longer; old log lines go hourly."""
+    world.engine.agents = [Replay("no_change")]
+    done = await world.run(world.label())
+    running = world.command("/opencode add a test")  # claimed: running on some worker
+    work = Path(world.settings.workdir).resolve()
+    for ticket_id in (done.id, running.id, 999):  # 999: a ticket the store does not know
+        (work / f"ticket-{ticket_id}" / "work").mkdir(parents=True, exist_ok=True)
+    assert world.store.logs(done.id)
+
+    later = (done.finished_at or 0) + 31 * 86400  # a month on
+    world.worker.clock = lambda: later
+    assert world.store.renew(running.id, world.worker.worker_id, 60, later)  # still alive
+    await world.worker.upkeep.tick()
+
+    assert sorted(p.name for p in work.glob("ticket-*")) == [f"ticket-{running.id}"]
+    assert world.store.logs(done.id) == []  # finished 31 days ago: AUTOCODE_LOG_KEEP_DAYS=30
