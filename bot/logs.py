@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,3 +77,35 @@ def uvicorn_log_config() -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "propagate": True, "level": "WARNING"},
         },
     }
+
+
+class Throttled:
+    """Log lines a flood could repeat without end (refused or ignored webhook deliveries).
+
+    The first line of each message is written at once; after it, at most one
+    per `every` seconds, saying how many were left out since the last one
+    (`suppressed`). The metrics still count every one.
+    """
+
+    def __init__(
+        self, logger: logging.Logger, every: float = 60.0, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.logger = logger
+        self.every = every
+        self.clock = clock or time.monotonic
+        self._last: dict[str, tuple[float, int]] = {}  # message → (written at, left out since)
+
+    def log(self, level: int, message: str, extra: dict[str, Any], key: str = "") -> None:
+        """`message` (with `extra`), unless one of its kind (message and `key`) went out lately."""
+        now = self.clock()
+        kind = f"{message}\0{key}"
+        written, skipped = self._last.get(kind, (float("-inf"), 0))
+        if now - written < self.every:
+            self._last[kind] = (written, skipped + 1)
+            return
+        if len(self._last) > 1000:  # keys a flood made up: forget them all
+            self._last.clear()
+        self._last[kind] = (now, 0)
+        if skipped:
+            extra = {**extra, "suppressed": skipped}
+        self.logger.log(level, message, extra=extra)

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..config import MAX_WEBHOOK_BYTES
 from ..errors import BodyTooLarge, BotError, PayloadError, SignatureError, StoreError
+from ..logs import Throttled
 from ..metrics import Metrics
 from ..models import TicketKind, Trigger
 from ..store.base import TicketStore
@@ -126,6 +127,8 @@ class WebhookEndpoint:
         self.on_ticket = on_ticket
         self.max_bytes = max_bytes
         self.batcher = IntakeBatcher(store)
+        # refused and ignored deliveries: a flood of them must not flood the log too
+        self._quiet = Throttled(log)
 
     @property
     def handle(self) -> WebhookEndpoint:
@@ -180,14 +183,15 @@ class WebhookEndpoint:
         try:
             body = await read_body(receive, headers, self.max_bytes)
         except BodyTooLarge:
-            log.warning("webhook refused: body too large", extra=context)
+            self._quiet.log(logging.WARNING, "webhook refused: body too large", context)
             return "too_large", *_error(413, f"payload larger than {self.max_bytes} bytes")
         except PayloadError as exc:
             return "malformed", *_error(400, exc.message)
         try:
             verify(self._key, body, headers.get("x-hub-signature-256"))
         except SignatureError as exc:
-            log.warning("webhook refused: bad signature", extra={**context, "reason": exc.message})
+            self._quiet.log(logging.WARNING, "webhook refused: bad signature",
+                            {**context, "reason": exc.message}, key=exc.message)  # fmt: skip
             return "unauthorized", *_error(401, exc.message)
         try:
             delivery = parsing.parse(headers, body)
@@ -196,12 +200,14 @@ class WebhookEndpoint:
                 return "ignored", 200, _PONG
             decision = decide(delivery, self.rules)
         except PayloadError as exc:
-            log.warning("webhook refused: malformed", extra={**context, "reason": exc.message})
+            self._quiet.log(logging.WARNING, "webhook refused: malformed",
+                            {**context, "reason": exc.message}, key=exc.message)  # fmt: skip
             return "malformed", *_error(400, exc.message)
         if not isinstance(decision, Ignore) and decision.origin.source == "check_run":
             decision = await self._for_check_run(decision)
         if isinstance(decision, Ignore):
-            log.info("webhook ignored", extra={**context, "reason": decision.reason})
+            reason = decision.reason
+            self._quiet.log(logging.INFO, "webhook ignored", {**context, "reason": reason}, reason)
             return "ignored", 200, _json({"ignored": decision.reason})
         try:
             ticket_id, created = await self.batcher.add(
