@@ -92,8 +92,10 @@ async def round_(port: int, args: argparse.Namespace, first: int, flood: bool) -
             tasks.append(asyncio.create_task(paced(port, junk, per_connection)))
     results = await asyncio.gather(*tasks)
     latencies, statuses = results[0]
-    line = (f"real deliveries {'during the flood' if flood else 'alone':<17} {len(latencies):>5}  "
-            f"p50 {pct(latencies, 0.5):6.2f} ms  p99 {pct(latencies, 0.99):6.2f} ms  {statuses}")  # fmt: skip
+    when = "during the flood" if flood else "alone"
+    p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
+    line = f"real deliveries {when:<17} {len(latencies):>5}  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+    line += f"  {statuses}"
     if flood:
         flooded: dict[int, int] = {}
         for _, got in results[1:]:
