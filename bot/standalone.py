@@ -20,12 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from githubkit import GitHub, TokenAuthStrategy
-
 from .errors import GitHubError
+from .github.calls import token_client
 from .github.client import (
-    RETRY,
-    TIMEOUT,
     AccessToken,
     Identity,
     RepoClient,
@@ -80,14 +77,7 @@ class TokenApp:
         return self._identity
 
     async def _user(self) -> Identity:
-        client = GitHub(
-            TokenAuthStrategy(self.access.token),
-            base_url=self.api_url,
-            auto_retry=RETRY,
-            timeout=TIMEOUT,
-            http_cache=False,
-            async_transport=self.transport,
-        )
+        client = token_client(self.api_url, self.access.token, transport=self.transport)
         rest: Any = client.rest
         domain = noreply_domain(self.api_url)
         generic = Identity(GENERIC_NAME, GENERIC_NAME, f"autocode@{domain}")

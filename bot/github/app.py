@@ -11,10 +11,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit import AppAuthStrategy, GitHub
 
 from ..errors import GitHubError
-from .calls import RETRY, TIMEOUT, EventHooks, SharedTransport, call, status_of
+from .calls import RETRY, TIMEOUT, EventHooks, SharedTransport, call, status_of, token_client
 from .repo import RepoClient
 from .tokens import (
     MEMBERS_PERMISSIONS,
@@ -116,14 +116,7 @@ class GitHubApp:
                     "the App's owner can grant it in the App's settings"
                 ) from exc
             raise
-        client = GitHub(
-            TokenAuthStrategy(response.parsed_data.token),
-            base_url=self.api_url,
-            auto_retry=RETRY,
-            timeout=TIMEOUT,
-            http_cache=False,
-            async_transport=self.transport,
-        )
+        client = token_client(self.api_url, response.parsed_data.token, transport=self.transport)
         rest: Any = client.rest
         try:
             found = await call(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
+from githubkit import GitHub, TokenAuthStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.typing import RetryOption
 
@@ -58,6 +59,26 @@ class Backoff:
 
 
 RETRY = Backoff()
+
+
+def token_client(
+    api_url: str,
+    token: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    event_hooks: EventHooks | None = None,
+    retry: Backoff = RETRY,
+) -> GitHub[TokenAuthStrategy]:
+    """A githubkit client acting with `token`: the bot's retry policy and timeouts, no cache."""
+    return GitHub(
+        TokenAuthStrategy(token),
+        base_url=api_url,
+        auto_retry=retry,
+        timeout=TIMEOUT,
+        http_cache=False,
+        async_event_hooks=event_hooks,
+        async_transport=transport,
+    )
 
 
 class SharedTransport(httpx.AsyncBaseTransport):

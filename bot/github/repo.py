@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from githubkit import GitHub, TokenAuthStrategy
 
 from ..errors import GitHubError
-from .calls import RETRY, TIMEOUT, EventHooks, call, status_of
+from .calls import EventHooks, call, status_of, token_client
 from .tokens import AccessToken
 from .writes import ONCE, create_once, since
 
@@ -28,25 +27,11 @@ class RepoClient:
         self.repository = repository
         self.owner, self.name = repository.split("/", 1)
         self.token = token
-        self._gh = GitHub(
-            TokenAuthStrategy(token.token),
-            base_url=api_url,
-            auto_retry=RETRY,
-            timeout=TIMEOUT,
-            http_cache=False,
-            async_event_hooks=event_hooks,
-            async_transport=transport,
-        )
+        self._gh = token_client(api_url, token.token, transport=transport, event_hooks=event_hooks)
         self._rest: Any = self._gh.rest
         # creating writes go out without githubkit's retries: `writes.create_once` retries them
-        self._gh_once = GitHub(
-            TokenAuthStrategy(token.token),
-            base_url=api_url,
-            auto_retry=ONCE,
-            timeout=TIMEOUT,
-            http_cache=False,
-            async_event_hooks=event_hooks,
-            async_transport=transport,
+        self._gh_once = token_client(
+            api_url, token.token, transport=transport, event_hooks=event_hooks, retry=ONCE
         )
         self._once: Any = self._gh_once.rest  # the namespace holds its client weakly
 

@@ -21,7 +21,7 @@ from ..runner.spec import ContainerExit, ContainerSpec
 from ..workspace import Workspace
 from .outcomes import plus, spent_budget
 from .report import RunReport
-from .spec import LLMAccess, Site, agent_command, agent_spec, proxy_url_for_agent
+from .spec import LLMAccess, agent_command, agent_spec, proxy_url_for_agent
 from .state import CancelSignal, Deps, RunState
 
 log = logging.getLogger("bot.pipeline")
@@ -138,14 +138,7 @@ class AgentStage:
         command = agent_command(model, session.session_id if session else "", prompt)
         llm = self._llm(workspace, watch)
         internal = settings.agent_network == "internal"
-        site = Site(
-            work_tree=workspace.work_tree,
-            git_dir=workspace.git_dir,
-            ticket_id=state.ticket.id,
-            user=placement.user,
-            worker=placement.worker,
-            store=placement.store,
-        )
+        site = state.site(workspace, placement)
         access = LLMAccess(
             env=llm.env,
             providers=llm.providers,

@@ -20,7 +20,7 @@ from ..testloop import TestAttempt, tail
 from ..workspace import Workspace
 from .outcomes import setup_failed, tests_stopped
 from .report import RunReport
-from .spec import Site, command_spec
+from .spec import command_spec
 from .state import CancelSignal, Deps, RunState
 
 log = logging.getLogger("bot.pipeline")
@@ -42,15 +42,7 @@ class Commands:
     ) -> tuple[ContainerExit, str]:
         """Run shell commands; the exit and the end of the combined output."""
         deps, state = self.deps, self.state
-        placement = deps.placement
-        site = Site(
-            work_tree=workspace.work_tree,
-            git_dir=workspace.git_dir,
-            ticket_id=state.ticket.id,
-            user=placement.user,
-            worker=placement.worker,
-            store=placement.store,
-        )
+        site = state.site(workspace, deps.placement)
         spec = command_spec(
             deps.settings, state.repo, site, commands, role, remaining=state.remaining()
         )

@@ -22,6 +22,7 @@ from ..repo_settings import HostLimits, RepoSettings
 from ..testloop import TestAttempt
 from ..workspace import Workspace
 from .ports import Announcer, App, Containers, TicketLedger, TicketLog
+from .spec import Site
 
 if TYPE_CHECKING:
     from ..llm.proxy import LLMProxy
@@ -131,6 +132,17 @@ class RunState:
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def site(self, workspace: Workspace, placement: Placement) -> Site:
+        """Where this run's containers go: its workspace, its ticket, their labels."""
+        return Site(
+            work_tree=workspace.work_tree,
+            git_dir=workspace.git_dir,
+            ticket_id=self.ticket.id,
+            user=placement.user,
+            worker=placement.worker,
+            store=placement.store,
+        )
 
     def tests_fail(self) -> bool:
         return bool(self.attempts) and not self.attempts[-1].passed

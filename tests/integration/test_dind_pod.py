@@ -19,15 +19,12 @@ relay to it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +34,7 @@ from typing import Any
 import pytest
 
 from bot.runner.docker import DockerRunner
+from tests import engines
 from tests.conftest import RUNNER_IMAGE
 from tests.integration.test_deploy import container, container_env, kubernetes_docs, pod_spec
 
@@ -81,39 +79,14 @@ def pod(docker_runner: DockerRunner) -> Iterator[Pod]:
                  f"--pidfile={root}/dockerd.pid", f"--host={host}", "--iptables=false"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while _docker(host, "info").returncode != 0:
-            if dockerd.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the sidecar's dockerd did not start:\n{_tail(root)}", pytrace=False)
-            time.sleep(0.3)
+        engines.wait_until_up(dockerd, host, root, "the sidecar's dockerd")
         # the image the pull-runner init container would pull from the registry
-        save = subprocess.Popen(["docker", "save", RUNNER_IMAGE], stdout=subprocess.PIPE)
-        loaded = subprocess.run(
-            ["docker", "-H", host, "load", "-q"], stdin=save.stdout, capture_output=True,
-            check=False, timeout=300,
-        )  # fmt: skip
-        assert save.wait(60) == 0 and loaded.returncode == 0, loaded.stderr
+        engines.copy_image(RUNNER_IMAGE, host)
         yield Pod(netns, host, root)
     finally:
-        if dockerd is not None:
-            dockerd.send_signal(signal.SIGTERM)  # it stops its containers and unmounts
-            try:
-                dockerd.wait(30)
-            except subprocess.TimeoutExpired:
-                dockerd.kill()
-                dockerd.wait(10)
-        for line in reversed(Path("/proc/mounts").read_text().splitlines()):
-            point = line.split()[1]
-            if point.startswith(str(root)):
-                subprocess.run(["umount", "-l", point], check=False)
+        engines.stop(dockerd, root)
         subprocess.run(["ip", "netns", "del", netns], check=False)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _tail(root: Path) -> str:
-    with contextlib.suppress(OSError):
-        return (root / "dockerd.log").read_text()[-3000:]
-    return ""
 
 
 def worker_environ(pod: Pod) -> dict[str, str]:

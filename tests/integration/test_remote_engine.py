@@ -16,11 +16,9 @@ import datetime as dt
 import ipaddress
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from bot.errors import DockerUnavailable
 from bot.ops.doctor.engine import check_docker
 from bot.runner.docker import DockerRunner, container_user
 from bot.runner.spec import ContainerSpec
+from tests import engines
 
 IMAGE = "debian:bookworm-slim"  # the locally made base image (.ci/run), copied in
 
@@ -137,29 +136,11 @@ def engine() -> Iterator[Engine]:
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         local = f"unix://{root}/docker.sock"
-        deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "-H", local, "info"], capture_output=True).returncode:
-            if dockerd.poll() is not None or time.monotonic() > deadline:
-                log_text = (root / "dockerd.log").read_text()[-3000:]
-                pytest.fail(f"the TLS dockerd did not start:\n{log_text}", pytrace=False)
-            time.sleep(0.3)
-        save = subprocess.Popen(["docker", "save", IMAGE], stdout=subprocess.PIPE)
-        loaded = subprocess.run(["docker", "-H", local, "load", "-q"], stdin=save.stdout,
-                                capture_output=True, check=False, timeout=300)  # fmt: skip
-        assert save.wait(60) == 0 and loaded.returncode == 0, loaded.stderr
+        engines.wait_until_up(dockerd, local, root, "the TLS dockerd")
+        engines.copy_image(IMAGE, local)
         yield Engine(host, certs, root)
     finally:
-        if dockerd is not None:
-            dockerd.send_signal(signal.SIGTERM)
-            try:
-                dockerd.wait(30)
-            except subprocess.TimeoutExpired:
-                dockerd.kill()
-                dockerd.wait(10)
-        for line in reversed(Path("/proc/mounts").read_text().splitlines()):
-            point = line.split()[1]
-            if point.startswith(str(root)):
-                subprocess.run(["umount", "-l", point], check=False)
+        engines.stop(dockerd, root)
         subprocess.run(["ip", "link", "del", bridge], check=False)
         shutil.rmtree(root, ignore_errors=True)
 
