@@ -17,17 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-from bench.intake import PAYLOAD, ROOT, SECRET, SERVE, free_port
-from bench.loadgen import _read_response, build_request
+from bench.intake import PAYLOAD, ROOT, SECRET, Server, serving
+from bench.loadgen import build_request, paced
 from bot.webhook.verify import signature
 
 OPENED = ROOT / "tests" / "data" / "github" / "payloads" / "issues" / "opened.json"
@@ -51,27 +47,6 @@ def real(port: int, number: int) -> bytes:
     return signed(port, "issues", payload)
 
 
-async def paced(port: int, make: list[bytes], rate: float) -> tuple[list[float], dict[int, int]]:
-    """Send `make` at `rate` per second on one connection; each request's latency."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    start = time.perf_counter()
-    try:
-        for index, request in enumerate(make):
-            wait = start + index / rate - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            began = time.perf_counter()
-            writer.write(request)
-            status = await _read_response(reader)
-            latencies.append(time.perf_counter() - began)
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
-    return latencies, statuses
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -80,7 +55,7 @@ def pct(values: list[float], q: float) -> float:
 async def round_(port: int, args: argparse.Namespace, first: int, flood: bool) -> str:
     count = int(args.rate * args.seconds)
     reals = [real(port, first + n) for n in range(count)]
-    tasks = [asyncio.create_task(paced(port, reals, args.rate))]
+    tasks = [asyncio.create_task(paced("127.0.0.1", port, reals, args.rate))]
     if flood:
         opened = json.loads(OPENED.read_text())
         per_connection = args.rate * args.factor / 8
@@ -89,17 +64,17 @@ async def round_(port: int, args: argparse.Namespace, first: int, flood: bool) -
                 signed(port, "issues", opened, good=n % 2 == 0)
                 for _ in range(count * args.factor // 8)
             ]
-            tasks.append(asyncio.create_task(paced(port, junk, per_connection)))
+            tasks.append(asyncio.create_task(paced("127.0.0.1", port, junk, per_connection)))
     results = await asyncio.gather(*tasks)
-    latencies, statuses = results[0]
+    latencies, statuses = results[0].latencies, results[0].statuses
     when = "during the flood" if flood else "alone"
     p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
     line = f"real deliveries {when:<17} {len(latencies):>5}  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
     line += f"  {statuses}"
     if flood:
         flooded: dict[int, int] = {}
-        for _, got in results[1:]:
-            for status, n in got.items():
+        for got in results[1:]:
+            for status, n in got.statuses.items():
                 flooded[status] = flooded.get(status, 0) + n
         line += f"\nflood ({args.factor}x, 8 connections): {flooded}"
     return line
@@ -112,27 +87,10 @@ def main() -> None:
     parser.add_argument("--factor", type=int, default=10, help="the flood, times the real rate")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
         database = f"sqlite:///{Path(tmp) / 'autocode.db'}"
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "sqlite", str(port), database, str(ROOT)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("the bot did not start") from None
-                    time.sleep(0.05)
+        with serving(Server("sqlite", ROOT, "bot + SQLite"), database) as port:
             sys.stdout.write(asyncio.run(round_(port, args, 100_000, flood=False)) + "\n")
             sys.stdout.write(asyncio.run(round_(port, args, 200_000, flood=True)) + "\n")
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 if __name__ == "__main__":

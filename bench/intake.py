@@ -122,7 +122,9 @@ class Server:
     label: str
 
 
-def measure(server: Server, database: str, count: int, connections: int) -> Result:
+@contextlib.contextmanager
+def serving(server: Server, database: str) -> Iterator[int]:
+    """`server` under uvicorn in its own process on 127.0.0.1 while the block runs; its port."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, server.kind, str(port), database, str(server.root)],
@@ -139,12 +141,17 @@ def measure(server: Server, database: str, count: int, connections: int) -> Resu
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{server.label} server did not start") from None
                 time.sleep(0.05)
-        warm_up = deliveries(port, 200, first=count + 1)
-        asyncio.run(run("127.0.0.1", port, warm_up, connections))
-        return asyncio.run(run("127.0.0.1", port, deliveries(port, count), connections))
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def measure(server: Server, database: str, count: int, connections: int) -> Result:
+    with serving(server, database) as port:
+        warm_up = deliveries(port, 200, first=count + 1)
+        asyncio.run(run("127.0.0.1", port, warm_up, connections))
+        return asyncio.run(run("127.0.0.1", port, deliveries(port, count), connections))
 
 
 def stored(database: str) -> int | None:

@@ -50,6 +50,27 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+async def paced(host: str, port: int, requests: Sequence[bytes], rate: float) -> Result:
+    """Send the requests at `rate` per second on one keep-alive connection."""
+    reader, writer = await asyncio.open_connection(host, port)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter()
+    try:
+        for index, request in enumerate(requests):
+            wait = start + index / rate - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            began = time.perf_counter()
+            writer.write(request)
+            status = await _read_response(reader)
+            latencies.append(time.perf_counter() - began)
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+    return Result(len(latencies), time.perf_counter() - start, latencies, statuses)
+
+
 async def run(host: str, port: int, requests: Sequence[bytes], connections: int) -> Result:
     """Send every request once, spread over `connections` keep-alive connections."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()

@@ -220,7 +220,7 @@ class OpenCodeService:
             workspace=lambda _root, url: Workspace(folder, url),
         )
         asker = Asker(ticket.requested_by, "admin", operator=True)  # the token's owner asks
-        run = Run(deps, ticket, gh, Quiet(repository), CancelSignal(), asker)
+        run = Run(deps, ticket, gh, Quiet(), CancelSignal(), asker)
         await run.execute()
         return result_of(receipt, run.report.outcome, time.monotonic() - started)
 

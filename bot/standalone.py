@@ -139,9 +139,6 @@ class Receipt:
 class Quiet:
     """`Voice` (pipeline/ports.py) where there is no issue and no check run."""
 
-    def __init__(self, repository: str) -> None:
-        self.repository = repository
-
     async def say(self, body: str) -> int | None:
         return None
 

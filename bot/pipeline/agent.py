@@ -20,9 +20,9 @@ from ..runner.events import Transcript
 from ..runner.spec import ContainerExit, ContainerSpec
 from ..workspace import Workspace
 from .outcomes import plus, spent_budget
-from .report import RunReport
+from .report import RunReport, Stage
 from .spec import LLMAccess, agent_command, agent_spec, proxy_url_for_agent
-from .state import CancelSignal, Deps, RunState
+from .state import RunState
 
 log = logging.getLogger("bot.pipeline")
 
@@ -75,16 +75,8 @@ class AgentWatch:
         )
 
 
-class AgentStage:
+class AgentStage(Stage):
     """Runs the agent for one run; `run` may be called once per attempt of the test loop."""
-
-    def __init__(
-        self, deps: Deps, state: RunState, report: RunReport, cancel: CancelSignal
-    ) -> None:
-        self.deps = deps
-        self.state = state
-        self.report = report
-        self.cancel = cancel
 
     async def run(self, workspace: Workspace, prompt: str, *, attempt: int = 1) -> RunResult:
         state, deps = self.state, self.deps

@@ -19,23 +19,14 @@ from ..runner.spec import ContainerExit
 from ..testloop import TestAttempt, tail
 from ..workspace import Workspace
 from .outcomes import setup_failed, tests_stopped
-from .report import RunReport
+from .report import Stage
 from .spec import command_spec
-from .state import CancelSignal, Deps, RunState
 
 log = logging.getLogger("bot.pipeline")
 
 
-class Commands:
+class Commands(Stage):
     """Setup and test commands of one run."""
-
-    def __init__(
-        self, deps: Deps, state: RunState, report: RunReport, cancel: CancelSignal
-    ) -> None:
-        self.deps = deps
-        self.state = state
-        self.report = report
-        self.cancel = cancel
 
     async def _run(
         self, workspace: Workspace, commands: Sequence[str], role: str

@@ -20,7 +20,7 @@ from ..github.render import Outcome
 from ..models import Conclusion, TicketState
 from .outcomes import STATE_OF, attempt_lines, proxied_line
 from .ports import Repository, Voice
-from .state import Deps, RunState
+from .state import CancelSignal, Deps, RunState
 
 log = logging.getLogger("bot.pipeline")
 
@@ -135,3 +135,15 @@ class RunReport:
             "ticket finished",
             extra={"ticket": run.ticket.id, "state": str(final), "timings": run.progress.timings},
         )
+
+
+class Stage:
+    """A stage of a run that runs containers: what it reads, where it reports, what stops it."""
+
+    def __init__(
+        self, deps: Deps, state: RunState, report: RunReport, cancel: CancelSignal
+    ) -> None:
+        self.deps = deps
+        self.state = state
+        self.report = report
+        self.cancel = cancel
