@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +18,8 @@ from ..errors import DockerUnavailable, RunnerError, RunnerImageMissing
 from .container import follow, pump, remove, wind_up
 from .egress import Egress, bridge_gateway, resolv_conf
 from .spec import LABEL, RELAY_HOST, STORE_LABEL, WORKER_LABEL, ContainerExit, ContainerSpec
+
+log = logging.getLogger("bot.runner")
 
 
 def store_key(database_url: str) -> str:
@@ -43,7 +47,7 @@ def sdk_client(environment: dict[str, str]) -> Any:
     from docker.api.client import APIClient
 
     if not (environment.get("DOCKER_TLS_VERIFY") or environment.get("DOCKER_CERT_PATH")):
-        return docker.from_env(environment=environment, timeout=60)
+        return steady(docker.from_env(environment=environment, timeout=60))
 
     class _APIClient(APIClient):
         trust_env = property(lambda self: False, lambda self, value: None)
@@ -52,7 +56,71 @@ def sdk_client(environment: dict[str, str]) -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.api = _APIClient(*args, **kwargs)
 
-    return _DockerClient.from_env(environment=environment, timeout=60)
+    return steady(_DockerClient.from_env(environment=environment, timeout=60))
+
+
+def steady(client: Any) -> Any:
+    """The client, retrying what a dropped keep-alive connection loses (and nothing more).
+
+    A pooled connection the engine (or a socket proxy in front of it, or the
+    network to a remote engine) closed while idle fails the next request
+    sent on it with "connection reset" / "closed without response", though
+    the engine is fine. The SDK retries nothing. Here a request that never
+    reached the engine (connect errors) is retried, and one whose answer was
+    lost is retried only when sending it twice does no harm (GET, HEAD,
+    DELETE, PUT). A lost POST (create a container, start it) is the caller's
+    to resolve: `DockerRunner._create` looks for the container by name.
+    """
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=3,
+        connect=3,
+        read=2,
+        status=0,
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset({"GET", "HEAD", "DELETE", "PUT", "OPTIONS"}),
+        backoff_factor=0.2,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+    for adapter in client.api.adapters.values():
+        if isinstance(adapter, HTTPAdapter):
+            adapter.max_retries = retry
+    return client
+
+
+def once(make: Callable[[], Any], find: Callable[[], Any]) -> Any:
+    """`make()`; when its answer is lost on the way back, `find()` what it did, else do it again.
+
+    `find` returns None when the engine did nothing.
+    """
+    import requests
+
+    try:
+        return make()
+    except requests.ConnectionError:
+        log.info("the engine's answer was lost; looking for what it did")
+        found = find()
+        return found if found is not None else make()
+
+
+def named(client: Any, name: str) -> Any:
+    """The container of that name, or None."""
+    import docker.errors
+
+    try:
+        return client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+
+
+def has_started(container: Any) -> bool | None:
+    """True when the container has been started (running or exited since), else None."""
+    container.reload()
+    return True if container.status != "created" else None
 
 
 class DockerRunner:
@@ -205,7 +273,9 @@ class DockerRunner:
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         self.active += 1
         try:
-            await asyncio.to_thread(container.start)
+            # a start whose answer was lost is not repeated once it happened (a short
+            # command may have run and exited already: starting it again would rerun it)
+            await asyncio.to_thread(once, container.start, lambda: has_started(container))
             result.start_seconds = time.monotonic() - started
             reader = threading.Thread(
                 target=pump, args=(container, loop, lines), daemon=True, name="agent-logs"
@@ -262,7 +332,12 @@ class DockerRunner:
             kwargs["volumes"][str(resolv)] = {"bind": "/etc/resolv.conf", "mode": "ro"}
             if spec.llm_relay:
                 kwargs["extra_hosts"] = {RELAY_HOST: self.egress.relay(spec.llm_relay, image)}
-        return self.client.containers.create(image, command, **kwargs)
+        # named, so that a create whose answer was lost (a dropped connection) is found again
+        name = f"autocode-{spec.ticket_id}-{spec.role}-{secrets.token_hex(4)}"
+        return once(
+            lambda: self.client.containers.create(image, command, name=name, **kwargs),
+            lambda: named(self.client, name),
+        )
 
     @property
     def egress(self) -> Egress:

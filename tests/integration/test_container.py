@@ -7,9 +7,12 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.runner.docker import DockerRunner, container_user
 from bot.runner.spec import ContainerSpec, Mount
 from tests.conftest import RUNNER_IMAGE
+from tests.fakes.docker_link import DockerLink
 
 
 def spec(workspace: Path, script: str, **overrides: object) -> ContainerSpec:
@@ -126,3 +129,31 @@ def test_a_missing_image_names_the_fix(docker_runner: DockerRunner, tmp_path: Pa
         assert "autocode runner build" in exc.message
     else:
         raise AssertionError("expected RunnerImageMissing")
+
+
+@pytest.mark.parametrize(
+    ("request_line", "forward"),
+    [
+        (b"/containers/create", True),  # the engine made it; its answer was lost
+        (b"/containers/create", False),  # the request never reached the engine
+        (b"/start ", True),  # started; the answer was lost
+        (b"GET /v", True),  # an inspect (the SDK's after create): asked again
+    ],
+    ids=["create-answer-lost", "create-never-arrived", "start-answer-lost", "inspect-lost"],
+)
+def test_a_request_that_loses_its_connection_makes_exactly_one_container(
+    tmp_path: Path, request_line: bytes, forward: bool
+) -> None:
+    """A connection closed under a request (an engine or a socket proxy closing idle
+    keep-alive connections) neither fails the run nor leaves a second container."""
+    with DockerLink(tmp_path / "docker.sock") as link:
+        runner = DockerRunner(link.url)
+        ticket = 990100 + len(request_line) * 2 + forward  # one per case
+        for leftover in runner.running_for(ticket):  # of an earlier, aborted test run
+            runner.client.containers.get(leftover).remove(force=True)
+        link.lose(request_line, forward=forward)
+        result, lines = run(runner, spec(tmp_path / "ws", "echo made", ticket_id=ticket))
+        assert link.pending() == [], "the request was never made"
+        assert result.exit_code == 0, (lines, result.stderr_tail)
+        assert lines == ["made"]
+        assert runner.running_for(ticket) == []  # the one container made is removed too
