@@ -81,8 +81,11 @@ def one_run(bot_url: str, github: FakeGitHub, llm: ScriptedLLM) -> dict[str, Any
     return {"ticket": ticket_id, "state": ticket["state"], "total": completed[0]["time"] - began}
 
 
-def measure(runs: int) -> list[dict[str, float]]:
-    """`runs` tickets through the bot of this process; each one's phases and total."""
+def measure(runs: int, **environ: str) -> list[dict[str, float]]:
+    """`runs` tickets through the bot of this process; each one's phases and total.
+
+    `environ` adds to (or overrides) the bot's settings: another engine, a runtime.
+    """
     timings = Timings()
     logging.getLogger().addHandler(timings)
     logging.getLogger().setLevel(logging.INFO)
@@ -105,6 +108,7 @@ def measure(runs: int) -> list[dict[str, float]]:
             "AUTOCODE_OPENCODE_AUTH": f"{tmp}/none.json",
             "AUTOCODE_AGENT_NETWORK": "host",
             "AUTOCODE_ADMIN_TOKEN": ADMIN,
+            **environ,
         })  # fmt: skip
         with ServerThread(build_app(settings)) as server:
             results = [one_run(server.url, github, llm) for _ in range(runs)]

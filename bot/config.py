@@ -7,6 +7,7 @@ This is the only module that knows the names of the environment variables;
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,16 @@ def _agent_network(environ: Mapping[str, str]) -> str:
     return network
 
 
+def _agent_runtime(environ: Mapping[str, str]) -> str:
+    runtime = environ.get("AUTOCODE_AGENT_RUNTIME", "").strip()
+    if runtime and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", runtime):
+        raise SettingsError(
+            f"AUTOCODE_AGENT_RUNTIME must name a runtime registered with the Docker engine "
+            f"(such as runsc), got {runtime!r}"
+        )
+    return runtime
+
+
 def _agent_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The variables AUTOCODE_AGENT_ENV names, with their values; each must be set."""
     agent_env: dict[str, str] = {}
@@ -167,6 +178,9 @@ class Settings:
     opencode_config: str = ""
     agent_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     agent_network: str = "internal"
+    # the OCI runtime of the setup, agent and test containers (and the relay); "" = the engine's
+    # default. `runsc` (gVisor) gives them a kernel of their own: see the README
+    agent_runtime: str = ""
     agent_memory: str = "2g"
     agent_cpus: float = 2.0
     agent_pids: int = 512
@@ -225,6 +239,7 @@ class Settings:
             opencode_config=environ.get("AUTOCODE_OPENCODE_CONFIG", "").strip(),
             agent_env=agent_env,
             agent_network=network,
+            agent_runtime=_agent_runtime(environ),
             agent_memory=environ.get("AUTOCODE_AGENT_MEMORY", "").strip() or "2g",
             agent_cpus=cpus if cpus is not None else 2.0,
             agent_pids=_int(environ, "AUTOCODE_AGENT_PIDS", 512, minimum=16),

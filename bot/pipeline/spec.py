@@ -122,6 +122,7 @@ def agent_spec(
         worker=site.worker,
         store=site.store,
         session_dir=session_dir,
+        runtime=settings.agent_runtime,
     )
 
 
@@ -153,4 +154,5 @@ def command_spec(
         worker=site.worker,
         store=site.store,
         role=role,
+        runtime=settings.agent_runtime,
     )

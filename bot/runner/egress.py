@@ -124,6 +124,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _runs_under(container: Any, runtime: str) -> bool:
+    """Whether the container runs under `runtime` ("": whichever the engine chose)."""
+    return not runtime or (container.attrs.get("HostConfig") or {}).get("Runtime") == runtime
+
+
 def relay_name(target: str) -> str:
     return "autocode-llm-relay-" + hashlib.sha256(target.encode()).hexdigest()[:12]
 
@@ -162,8 +167,11 @@ class Egress:
             )
         return network
 
-    def relay(self, target: str, image: str) -> str:
-        """The address, on the agents' network, of a running relay to `target` (host:port)."""
+    def relay(self, target: str, image: str, runtime: str = "") -> str:
+        """The address, on the agents' network, of a running relay to `target` (host:port).
+
+        It runs under `runtime` ("" = the engine's default), as the agents do.
+        """
         import docker.errors
 
         name = relay_name(target)
@@ -171,14 +179,14 @@ class Egress:
             network = self.network()
             try:
                 container = self.client.containers.get(name)
-                if container.status != "running":
+                if container.status != "running" or not _runs_under(container, runtime):
                     container.remove(force=True)
                     container = None
             except docker.errors.NotFound:
                 container = None
             if container is None:
                 self._sweep()
-                container = self._create(name, target, image, network)
+                container = self._create(name, target, image, network, runtime)
             address = self._address(container)
             if not address:
                 network.connect(container)
@@ -187,7 +195,7 @@ class Egress:
             raise RunnerError(f"the LLM relay {name} has no address on {AGENT_NETWORK}")
         return address
 
-    def _create(self, name: str, target: str, image: str, network: Any) -> Any:
+    def _create(self, name: str, target: str, image: str, network: Any, runtime: str) -> Any:
         import docker.errors
 
         try:
@@ -211,6 +219,7 @@ class Egress:
                     "autocode.relay.target": target,
                     OWNER_LABEL: relay_owner(),
                 },
+                **({"runtime": runtime} if runtime else {}),
             )
         except docker.errors.APIError as exc:
             if "Conflict" not in str(exc):

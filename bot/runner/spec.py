@@ -53,6 +53,7 @@ class ContainerSpec:
     # the agent's opencode data dir, kept on the host between containers and runs (sessions)
     session_dir: Path | None = None
     role: str = "agent"  # agent | setup | test: what the container runs, on its label
+    runtime: str = ""  # the OCI runtime the engine runs it with ("" = the engine's default)
     # `internal` network: where the relay beside the agent forwards to (the LLM proxy, host:port)
     llm_relay: str = ""
     # called once the container is gone (or was never made): the run's LLM capability dies
@@ -108,6 +109,7 @@ class ContainerSpec:
             "detach": True,
             "stdin_open": False,
             "tty": False,
+            **({"runtime": self.runtime} if self.runtime else {}),
         }
 
 

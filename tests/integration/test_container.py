@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import RunnerError
 from bot.runner.docker import DockerRunner, container_user
 from bot.runner.spec import ContainerSpec, Mount
 from tests.conftest import RUNNER_IMAGE
@@ -157,3 +158,16 @@ def test_a_request_that_loses_its_connection_makes_exactly_one_container(
         assert result.exit_code == 0, (lines, result.stderr_tail)
         assert lines == ["made"]
         assert runner.running_for(ticket) == []  # the one container made is removed too
+
+
+def test_a_runtime_the_engine_does_not_have_names_the_fix(
+    docker_runner: DockerRunner, tmp_path: Path
+) -> None:
+    s = spec(tmp_path / "ws", "true", runtime="no-such-runtime", ticket_id=990011)
+    with pytest.raises(RunnerError) as raised:
+        run(docker_runner, s)
+    assert "cannot run containers under no-such-runtime (AUTOCODE_AGENT_RUNTIME)" in str(
+        raised.value
+    )
+    assert "daemon.json" in str(raised.value)
+    assert docker_runner.running_for(990011) == []

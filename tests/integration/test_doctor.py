@@ -39,6 +39,7 @@ NAMES = [
     "database",
     "Docker engine",
     "runner image",
+    "agent runtime",
     "LLM credentials",
     "LLM proxy",
 ]
@@ -140,6 +141,7 @@ def test_all_checks_pass(
     assert github.app_slug in by_name["GitHub App"]["detail"]
     assert f"opencode {OPENCODE_VERSION}" in by_name["runner image"]["detail"]
     assert "schema version" in by_name["database"]["detail"]
+    assert "the engine's default" in by_name["agent runtime"]["detail"]
     assert "does not exist yet: `autocode serve`" in by_name["database"]["detail"]
     credentials = by_name["LLM credentials"]["detail"]
     assert "ANTHROPIC_API_KEY" in credentials and "anthropic: proxied" in credentials
@@ -211,6 +213,18 @@ def test_an_unknown_runner_image(tmp_path: Path, environ: dict[str, str]) -> Non
     assert "fix: build the runner image (`autocode runner build`), then run doctor again" in (
         done.stderr
     )
+
+
+def test_a_runtime_the_engine_does_not_have(tmp_path: Path, environ: dict[str, str]) -> None:
+    environ["AUTOCODE_AGENT_RUNTIME"] = "no-such-runtime"
+    done = doctor(tmp_path, environ)
+    assert done.returncode == 1
+    assert "FAIL  agent runtime: no-such-runtime is not registered with the Docker engine" in (
+        done.stderr
+    )
+    assert "runc" in done.stderr  # what the engine has instead
+    assert 'fix: install gVisor (Debian: `apt-get install runsc`)' in done.stderr
+    assert '"runtimeArgs": ["--platform=ptrace", "--network=host"]' in done.stderr
 
 
 def test_a_runner_image_with_another_opencode(

@@ -23,6 +23,7 @@ from .engine import check_docker, check_runner_image
 from .github import check_app, check_settings, check_webhook_secret
 from .llm import check_llm, key_variables
 from .proxy import check_llm_proxy
+from .runtime import check_runtime
 
 __all__ = [
     "Check",
@@ -32,6 +33,7 @@ __all__ = [
     "check_llm",
     "check_llm_proxy",
     "check_runner_image",
+    "check_runtime",
     "check_settings",
     "check_webhook_secret",
     "key_variables",
@@ -56,6 +58,7 @@ def run_checks(environ: Mapping[str, str]) -> list[Check]:
         check_database(settings),
         docker,
         image,
+        check_runtime(settings, runner, image.ok),
         check_llm(settings),
         check_llm_proxy(settings, runner, image.ok),
     ]

@@ -24,11 +24,13 @@ print defined $line ? $line : "$host:$port closed the connection without an answ
 """
 
 
-def _probe_kwargs(mode: str) -> dict[str, Any]:
-    """The probe container's settings: locked down like an agent's, on the mode's network."""
+def _probe_kwargs(mode: str, runtime: str = "") -> dict[str, Any]:
+    """The probe container's settings: locked down like an agent's, on the mode's network,
+    under the agents' runtime."""
     from ...runner.egress import RELAY_USER
 
     return {
+        **({"runtime": runtime} if runtime else {}),
         "entrypoint": ["perl", "-e", PROBE_SCRIPT, "--"],
         "user": RELAY_USER,
         "cap_drop": ["ALL"],
@@ -47,6 +49,7 @@ class _Probe:
     def __init__(self, settings: Settings, runner: Any, target: str) -> None:
         self.runner = runner
         self.image = settings.runner_image
+        self.runtime = settings.agent_runtime
         self.client = runner.client
         self.target = target
         self.made_network = False
@@ -73,7 +76,7 @@ class _Probe:
             self.made_network = True
         self.runner.egress.network()  # made as the bot makes it, or refused when not locked down
         self.relay = True
-        address = self.runner.egress.relay(self.target, self.image)
+        address = self.runner.egress.relay(self.target, self.image, self.runtime)
         kwargs["network_mode"] = AGENT_NETWORK
         kwargs["extra_hosts"] = {RELAY_HOST: address}
         self.resolv = resolv_conf(self.scratch)
@@ -140,7 +143,7 @@ def run_probe(settings: Settings, runner: Any, host: str, port: int) -> tuple[st
     """
     import docker.errors
 
-    kwargs = _probe_kwargs(settings.agent_network)
+    kwargs = _probe_kwargs(settings.agent_network, settings.agent_runtime)
     probe = _Probe(settings, runner, f"{host}:{port}")
     connect = (host, port)
     try:
