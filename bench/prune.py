@@ -7,7 +7,7 @@ their log lines and two delivered notifications each in bulk, straight into
 the same SQLite file (one transaction: writing them one commit at a time, as
 runs do, would only measure the disk). Prints the file's size and the row
 counts before pruning, after the upkeep's pruning (`prune_logs`,
-`prune_delivered`, as a month later), and after `VACUUM` (SQLite reuses the
+`prune_notifications`, as a month later), and after `VACUUM` (SQLite reuses the
 freed pages for new rows; only a vacuum gives them back to the disk).
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
         month = 1000.0 + 31 * 86400
         began = time.perf_counter()
         logs = store.prune_logs(month - 30 * 86400)
-        sent = store.prune_delivered(month - 7 * 86400)
+        sent = store.prune_notifications(month - 7 * 86400)
         took = time.perf_counter() - began
         out.write(f"after pruning    {sizes(path)}   ({logs:,} + {sent:,} rows in {took:.2f} s)\n")
         store.close()

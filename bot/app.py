@@ -34,7 +34,16 @@ def build_events(
     settings: Settings, store: TicketStore, metrics: Metrics | None
 ) -> tuple[Notifier | None, Publisher]:
     """The notifier (when AUTOCODE_NOTIFY_URLS names receivers) and the worker's hooks."""
-    notifier = Notifier(store, settings.notify_secret) if settings.notify_urls else None
+    notifier = (
+        Notifier(
+            store,
+            settings.notify_secret,
+            give_up_seconds=settings.notify_give_up_hours * 3600,
+            metrics=metrics,
+        )
+        if settings.notify_urls
+        else None
+    )
     wake = notifier.wake if notifier is not None else None
     return notifier, Publisher(store, settings.notify_urls, metrics=metrics, wake=wake)
 

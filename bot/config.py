@@ -195,6 +195,8 @@ class Settings:
     session_ttl_days: int = 30
     log_keep_days: int = 30  # a finished ticket's log lines are kept this long
     notify_keep_days: int = 7  # a delivered notification's row is kept this long
+    # a notification its receiver kept refusing this long is given up (dead), not retried
+    notify_give_up_hours: float = 24.0
     admin_token: str = field(default="", repr=False)
     docker_host: str = ""
     # a remote engine over TLS, as the Docker CLI reads them: verify the engine's certificate
@@ -254,6 +256,7 @@ class Settings:
             session_ttl_days=_int(environ, "AUTOCODE_SESSION_TTL_DAYS", 30, minimum=1),
             log_keep_days=_int(environ, "AUTOCODE_LOG_KEEP_DAYS", 30, minimum=1),
             notify_keep_days=_int(environ, "AUTOCODE_NOTIFY_KEEP_DAYS", 7, minimum=1),
+            notify_give_up_hours=_float(environ, "AUTOCODE_NOTIFY_GIVE_UP_HOURS") or 24.0,
             admin_token=environ.get("AUTOCODE_ADMIN_TOKEN", ""),
             docker_host=environ.get("DOCKER_HOST", "").strip(),
             docker_tls_verify=environ.get("DOCKER_TLS_VERIFY", "") != "",

@@ -127,6 +127,11 @@ class Metrics:
         self.containers = Gauge(
             "autocode_containers_running", "Agent containers this process runs now", registry=r
         )
+        self.notifications_dead = Counter(
+            "autocode_notifications_dead",
+            "Notifications given up: their receiver kept failing for AUTOCODE_NOTIFY_GIVE_UP_HOURS",
+            registry=r,
+        )
         self._webhook_series: dict[tuple[str, str], Counter] = {}
         # the series a dashboard shows from the start, at zero
         for conclusion in Conclusion:
@@ -155,6 +160,10 @@ class Metrics:
         self.tokens.labels("input").inc(max(0, ticket.tokens_input))
         self.tokens.labels("output").inc(max(0, ticket.tokens_output))
         self.cost.inc(max(0.0, ticket.cost))
+
+    def notification_dead(self) -> None:
+        """A notification was given up (never sent again)."""
+        self.notifications_dead.inc()
 
     def watch_containers(self, running: Callable[[], int]) -> None:
         """Read the number of running agent containers from the runner at scrape time."""

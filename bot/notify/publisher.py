@@ -4,7 +4,10 @@ Events are rows in the store before anyone is told (`ticket.queued` in the
 very transaction that makes the ticket), so a receiver that is down for
 minutes, or a bot that restarts meanwhile, loses nothing: the Notifier sends
 each row until the receiver answers 2xx, backing off exponentially, and a
-ticket's later event never overtakes its earlier one at the same URL.
+ticket's later event never overtakes its earlier one at the same URL. A row
+still failing `give_up_seconds` after it was written is given up (dead):
+logged, counted, shown on the ticket's page, and no longer holding up the
+ticket's later events, so one receiver gone for good blocks nothing forever.
 Delivery is at least once — a notifier that dies between the POST and the
 store's commit sends that row again — so receivers drop a repeated
 `X-Autocode-Delivery`.
@@ -34,12 +37,23 @@ from .bodies import event_body, is_slack, slack_body
 log = logging.getLogger("bot.notify")
 
 USER_AGENT = "Autocode-Notify/1"
+GIVE_UP_SECONDS = 24 * 3600.0  # AUTOCODE_NOTIFY_GIVE_UP_HOURS' default
 
 
 def receiver(url: str) -> str:
     """The URL's scheme and host, for logs: a Slack URL's path is its secret."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def redact(text: str, url: str) -> str:
+    """`text` without the URL's path and query, however written (a Slack path is a secret)."""
+    parts = urlsplit(url)
+    text = text.replace(url, receiver(url))
+    for secret in (parts.path + (f"?{parts.query}" if parts.query else ""), parts.path):
+        if secret.strip("/"):
+            text = text.replace(secret, "/…")
+    return text
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -73,10 +87,14 @@ class Notifier:
         poll: float = 1.0,
         batch: int = 50,
         timeout: float = 10.0,
+        give_up_seconds: float = GIVE_UP_SECONDS,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.secret = secret
+        self.give_up_seconds = give_up_seconds  # a row failing this long after it was written
+        self.metrics = metrics
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.poll = poll
@@ -93,19 +111,20 @@ class Notifier:
         log.info("notifier started")
         async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
             while not stop.is_set():
-                delivered = 0
+                settled = 0
                 try:
-                    delivered = await self.deliver_due(client)
+                    settled = await self.deliver_due(client)
                 except Exception:  # the store is down: look again at the next poll
                     log.warning("notifier cannot read the outbox", exc_info=True)
-                if delivered:
+                if settled:
                     continue  # the next event of those tickets may be due now
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        """Send every row due now, each chain's head at once; return how many arrived."""
+        """Send every row due now, each chain's head at once; return how many were settled
+        (delivered, or given up): the next event of those tickets may be due now."""
         rows = await asyncio.to_thread(self.store.due_notifications, self.clock(), self.batch)
         if not rows:
             return 0
@@ -121,7 +140,7 @@ class Notifier:
         try:
             response = await client.post(row.url, content=content, headers=headers)
         except httpx.HTTPError as exc:
-            error = f"{exc.__class__.__name__}: {exc}".replace(row.url, receiver(row.url))
+            error = redact(f"{exc.__class__.__name__}: {exc}", row.url)
         else:
             if 200 <= response.status_code < 300:
                 try:
@@ -132,8 +151,14 @@ class Notifier:
                 log.info("notification delivered", extra=context)
                 return True
             error = f"HTTP {response.status_code}"
-        wait = backoff(row.attempts, self.backoff_base, self.backoff_cap)
+        return await self._failed(row, error, context)
+
+    async def _failed(self, row: Notification, error: str, context: dict[str, object]) -> bool:
+        """Retry the row later, or give it up once it has failed for too long (True)."""
         now = self.clock()
+        if now - row.created_at > self.give_up_seconds:
+            return await self._give_up(row, now, error, context)
+        wait = backoff(row.attempts, self.backoff_base, self.backoff_cap)
         log.warning(
             "notification failed; will retry",
             extra={**context, "error": error[:300], "retry_in": wait},
@@ -143,6 +168,27 @@ class Notifier:
         except Exception:  # the row comes back after its lease anyway
             log.warning("notification failure not recorded", extra=context, exc_info=True)
         return False
+
+    async def _give_up(
+        self, row: Notification, now: float, error: str, context: dict[str, object]
+    ) -> bool:
+        """Mark the row dead: never sent again, and its ticket's next event is due."""
+        try:
+            await asyncio.to_thread(self.store.mark_dead, row.id, now, error[:1000])
+        except Exception:  # the row comes back after its lease, and is given up then
+            log.warning("notification give-up not recorded", extra=context, exc_info=True)
+            return False
+        if self.metrics is not None:
+            self.metrics.notification_dead()
+        log.warning(
+            "notification given up: its receiver kept failing",
+            extra={
+                "notification": row.id, "ticket": row.ticket_id, "event": row.event,
+                "receiver": receiver(row.url), "attempts": row.attempts, "error": error[:300],
+                "hours": round((now - row.created_at) / 3600, 2),
+            },
+        )  # fmt: skip
+        return True
 
 
 class Publisher(TicketEvents):

@@ -28,7 +28,7 @@ log = logging.getLogger("bot.worker")
 
 SWEEP_EVERY = 30.0  # seconds between sweeps for containers of dead runs
 SESSION_SWEEP_EVERY = 3600.0  # seconds between sweeps for agent sessions past their TTL
-PRUNE_EVERY = 3600.0  # seconds between prunings of old log lines and delivered notifications
+PRUNE_EVERY = 3600.0  # seconds between prunings of old log lines and settled notifications
 DAY = 86400.0
 
 
@@ -103,7 +103,7 @@ class Upkeep:
         return removed
 
     async def prune(self) -> None:
-        """Hourly: finished tickets' log lines and delivered notifications past their time."""
+        """Hourly: finished tickets' log lines, delivered and dead notifications past their time."""
         now = time.monotonic()
         if self._pruned and now - self._pruned < PRUNE_EVERY:
             return
@@ -114,7 +114,7 @@ class Upkeep:
                 self.store.prune_logs, wall - self.settings.log_keep_days * DAY
             )
             sent = await asyncio.to_thread(
-                self.store.prune_delivered, wall - self.settings.notify_keep_days * DAY
+                self.store.prune_notifications, wall - self.settings.notify_keep_days * DAY
             )
         except Exception:  # the store down: the next pruning tries again
             log.warning("pruning failed", exc_info=True)

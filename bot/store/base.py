@@ -57,7 +57,11 @@ class LogLine:
 
 @dataclass(frozen=True)
 class Notification:
-    """One outbox row: an event body for one receiver URL, sent until it is delivered."""
+    """One outbox row: an event body for one receiver URL, sent until it is delivered.
+
+    A row its receiver kept refusing for AUTOCODE_NOTIFY_GIVE_UP_HOURS is given up
+    (`dead_at`): never sent again, and no longer holding up its ticket's later events.
+    """
 
     id: int
     ticket_id: int
@@ -69,6 +73,14 @@ class Notification:
     next_attempt_at: float
     delivered_at: float | None = None
     last_error: str | None = None
+    dead_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        """pending (still being sent), delivered, or dead (given up)."""
+        if self.delivered_at is not None:
+            return "delivered"
+        return "pending" if self.dead_at is None else "dead"
 
 
 # Seconds a notification handed out by `due_notifications` is hidden from other
@@ -149,8 +161,8 @@ class TicketStore(Protocol):
     def prune_logs(self, finished_before: float) -> int:
         """Delete the log lines of tickets that finished before then; how many went."""
 
-    def prune_delivered(self, delivered_before: float) -> int:
-        """Delete notifications delivered before then; how many went."""
+    def prune_notifications(self, settled_before: float) -> int:
+        """Delete notifications delivered or given up before then; how many went."""
 
     def counts(self) -> dict[str, int]: ...
 
@@ -168,8 +180,9 @@ class TicketStore(Protocol):
     def due_notifications(
         self, now: float, limit: int, *, lease_seconds: float = NOTIFY_LEASE
     ) -> list[Notification]:
-        """Claim up to `limit` rows due at `now`, oldest first, each the first undelivered
-        one of its (ticket, URL): a later event never overtakes an earlier one.
+        """Claim up to `limit` rows due at `now`, oldest first, each the first unsettled
+        one of its (ticket, URL): a later event never overtakes an earlier one still being
+        sent (a delivered or given-up row holds up nothing).
 
         Claimed rows count an attempt and are hidden for `lease_seconds`, so notifiers
         in several processes never send one row at once; a notifier that dies mid-send
@@ -180,5 +193,11 @@ class TicketStore(Protocol):
 
     def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
         """Record a failed attempt; the row is due again at `next_at`."""
+
+    def mark_dead(self, notification_id: int, now: float, error: str) -> None:
+        """Give a row up after its last failed attempt: it is never sent again."""
+
+    def notifications(self, ticket_id: int) -> list[Notification]:
+        """A ticket's outbox rows, oldest first, whatever their state."""
 
     def close(self) -> None: ...

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .base import NOTIFY_LEASE, Notification
-from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row
+from .outbox import (
+    DUE_IDS,
+    MARK_DEAD,
+    NOTIFICATION_COLUMNS,
+    PRUNE_SETTLED,
+    TICKET_NOTIFICATIONS,
+    QueuedEvent,
+    notification_from_row,
+)
 from .pgbatch import pg_text as _text
 from .postgres_db import Conn, PostgresDatabase
 
@@ -57,13 +65,10 @@ class PostgresOutbox(PostgresDatabase):
                 (now, notification_id),
             )
 
-    def prune_delivered(self, delivered_before: float) -> int:
-        """Delete notifications delivered before then; how many went."""
-        with self._tx("prune delivered notifications") as conn:
-            cursor = conn.execute(
-                "DELETE FROM notifications WHERE delivered_at IS NOT NULL AND delivered_at < %s",
-                (delivered_before,),
-            )
+    def prune_notifications(self, settled_before: float) -> int:
+        """Delete notifications delivered or given up before then; how many went."""
+        with self._tx("prune settled notifications") as conn:
+            cursor = conn.execute(PRUNE_SETTLED.format(p="%s"), (settled_before, settled_before))
             return int(cursor.rowcount)
 
     def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
@@ -73,3 +78,12 @@ class PostgresOutbox(PostgresDatabase):
                 "WHERE id = %s AND delivered_at IS NULL",
                 (next_at, _text(error[:1000]), notification_id),
             )
+
+    def mark_dead(self, notification_id: int, now: float, error: str) -> None:
+        with self._tx("give a notification up") as conn:
+            conn.execute(MARK_DEAD.format(p="%s"), (now, _text(error[:1000]), notification_id))
+
+    def notifications(self, ticket_id: int) -> list[Notification]:
+        with self._read("read a ticket's notifications") as conn:
+            rows = conn.execute(TICKET_NOTIFICATIONS.format(p="%s"), (ticket_id,)).fetchall()
+        return [notification_from_row(r) for r in rows]

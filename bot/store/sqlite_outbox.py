@@ -6,7 +6,15 @@ import sqlite3
 from collections.abc import Sequence
 
 from .base import NOTIFY_LEASE, Notification
-from .outbox import DUE_IDS, NOTIFICATION_COLUMNS, QueuedEvent, notification_from_row
+from .outbox import (
+    DUE_IDS,
+    MARK_DEAD,
+    NOTIFICATION_COLUMNS,
+    PRUNE_SETTLED,
+    TICKET_NOTIFICATIONS,
+    QueuedEvent,
+    notification_from_row,
+)
 from .sqlite_db import SQLiteDatabase
 
 
@@ -59,13 +67,10 @@ class SQLiteOutbox(SQLiteDatabase):
                 (now, notification_id),
             )
 
-    def prune_delivered(self, delivered_before: float) -> int:
-        """Delete notifications delivered before then; how many went."""
+    def prune_notifications(self, settled_before: float) -> int:
+        """Delete notifications delivered or given up before then; how many went."""
         with self._tx() as conn:
-            cursor = conn.execute(
-                "DELETE FROM notifications WHERE delivered_at IS NOT NULL AND delivered_at < ?",
-                (delivered_before,),
-            )
+            cursor = conn.execute(PRUNE_SETTLED.format(p="?"), (settled_before, settled_before))
             return int(cursor.rowcount)
 
     def mark_failed(self, notification_id: int, now: float, next_at: float, error: str) -> None:
@@ -75,3 +80,11 @@ class SQLiteOutbox(SQLiteDatabase):
                 "WHERE id = ? AND delivered_at IS NULL",
                 (next_at, error[:1000], notification_id),
             )
+
+    def mark_dead(self, notification_id: int, now: float, error: str) -> None:
+        with self._tx() as conn:
+            conn.execute(MARK_DEAD.format(p="?"), (now, error[:1000], notification_id))
+
+    def notifications(self, ticket_id: int) -> list[Notification]:
+        rows = self._conn().execute(TICKET_NOTIFICATIONS.format(p="?"), (ticket_id,))
+        return [notification_from_row(r) for r in rows.fetchall()]

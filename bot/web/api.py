@@ -2,8 +2,9 @@
 
 `GET /api/tickets` pages newest first: `?limit=` (1-500, default 100) and
 `?before=<id>` (the `next` cursor of the previous page); `state` and
-`repository` filter. `GET /api/tickets/{id}` gives one. Both, like the POST,
-need the admin bearer token.
+`repository` filter. `GET /api/tickets/{id}` gives one, with its
+`notifications` (each event per receiver: pending, delivered or dead). Both,
+like the POST, need the admin bearer token.
 
 The body is `{"repository": "owner/name", "issue": N, "instructions": "…"}`
 (instructions optional). A request without an issue is refused: the bot
@@ -30,7 +31,8 @@ from starlette.routing import BaseRoute, Route
 from ..config import Settings
 from ..errors import RequestError, StoreError
 from ..models import Ticket, TicketState
-from ..store.base import TicketStore
+from ..notify.publisher import receiver
+from ..store.base import Notification, TicketStore
 from . import actions
 from .auth import Guard
 
@@ -59,6 +61,21 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
     data["trigger"] = ticket.kind
     data["files_changed"] = list(ticket.files_changed)
     return data
+
+
+def notification_json(row: Notification) -> dict[str, Any]:
+    """An outbox row as the API shows it: the receiver's scheme and host, never its URL."""
+    return {
+        "id": row.id,
+        "event": row.event,
+        "receiver": receiver(row.url),
+        "state": row.state,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "created_at": row.created_at,
+        "delivered_at": row.delivered_at,
+        "dead_at": row.dead_at,
+    }
 
 
 def _positive(
@@ -147,7 +164,10 @@ class TicketsApi:
         ticket = await run_in_threadpool(self.store.get, int(raw)) if raw.isdigit() else None
         if ticket is None:
             return _error(404, "not found")
-        return JSONResponse(ticket_json(ticket))
+        rows = await run_in_threadpool(self.store.notifications, ticket.id)
+        return JSONResponse(
+            {**ticket_json(ticket), "notifications": [notification_json(n) for n in rows]}
+        )
 
     async def create(self, request: Request) -> Response:
         if not self.guard.bearer_ok(request):

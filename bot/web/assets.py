@@ -23,12 +23,14 @@ th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(-
   vertical-align: top; }
 th { background: var(--bg); font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.last-error { word-break: break-word; color: var(--muted); }
 .state { display: inline-block; padding: 0 .5rem; border-radius: 1rem; font-size: 12px;
   font-weight: 600; border: 1px solid var(--line); background: var(--bg); }
 .state-running { background: #ddf4ff; border-color: #54aeff; }
 .state-queued { background: #fff8c5; border-color: #d4a72c; }
-.state-succeeded { background: #dafbe1; border-color: #4ac26b; }
-.state-failed, .state-timed_out { background: #ffebe9; border-color: #ff8182; }
+.state-succeeded, .state-delivered { background: #dafbe1; border-color: #4ac26b; }
+.state-failed, .state-timed_out, .state-dead { background: #ffebe9; border-color: #ff8182; }
+.state-pending { background: #fff8c5; border-color: #d4a72c; }
 .state-cancelled, .state-rejected { background: #eaeef2; }
 .filters { display: flex; gap: .6rem; align-items: end; margin-bottom: 1rem; flex-wrap: wrap; }
 .filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); }

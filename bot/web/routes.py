@@ -180,10 +180,12 @@ class Dashboard:
             body = f"<h1>No ticket {ticket_id}</h1><p><a href='/'>All tickets</a></p>"
             return page(templates.layout("Not found", body), 404)
         logs = await run_in_threadpool(self.store.logs, ticket_id, 0, 5000)
+        notifications = await run_in_threadpool(self.store.notifications, ticket_id)
         return page(
             templates.ticket_page(
                 ticket,
                 logs,
+                notifications=notifications,
                 now=self.clock(),
                 csrf=self.csrf(request),
                 note=request.query_params.get("note", ""),

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from ..github.render import duration, money
 from ..models import CONTROL_KINDS, Ticket, TicketState
-from ..store.base import LogLine
+from ..notify.publisher import receiver
+from ..store.base import LogLine, Notification
 
 NOTICES = {
     "cancel-requested": "Cancel requested: the run stops within seconds.",
@@ -172,6 +173,26 @@ def log_item(line: LogLine) -> str:
     )
 
 
+def notification_table(rows: Sequence[Notification]) -> str:
+    """A ticket's events per receiver: pending, delivered or dead (given up), and why."""
+    if not rows:
+        return ""
+    items = "".join(
+        f'<tr data-notification="{n.id}"><td>{esc(n.event)}</td>'
+        f"<td>{esc(receiver(n.url))}</td>"
+        f'<td><span class="state state-{esc(n.state)}">{esc(n.state)}</span></td>'
+        f'<td class="num">{n.attempts}</td>'
+        f"<td>{when(n.delivered_at if n.delivered_at is not None else n.dead_at)}</td>"
+        f'<td class="last-error">{esc(n.last_error or "")}</td></tr>'
+        for n in rows
+    )
+    return (
+        '<h2>Notifications</h2><table id="notifications"><thead><tr><th>Event</th>'
+        "<th>Receiver</th><th>State</th><th>Attempts</th><th>Delivered / given up</th>"
+        f"<th>Last error</th></tr></thead><tbody>{items}</tbody></table>"
+    )
+
+
 def _button(ticket_id: int, action: str, label: str, csrf: str, css: str = "") -> str:
     cls = f' class="{css}"' if css else ""
     return (
@@ -182,9 +203,15 @@ def _button(ticket_id: int, action: str, label: str, csrf: str, css: str = "") -
 
 
 def ticket_page(
-    ticket: Ticket, logs: Sequence[LogLine], *, now: float, csrf: str, note: str = ""
+    ticket: Ticket,
+    logs: Sequence[LogLine],
+    *,
+    now: float,
+    csrf: str,
+    note: str = "",
+    notifications: Sequence[Notification] = (),
 ) -> str:
-    """One ticket: its fields, Cancel/Retry, and its log (streamed while it runs)."""
+    """One ticket: its fields, Cancel/Retry, its log (streamed while it runs), its events."""
     t = ticket
     number = f"{'pull request' if t.is_pull_request else 'issue'} #{t.number}"
     fields = [
@@ -221,6 +248,7 @@ def ticket_page(
             + "".join(f"<li><code>{esc(path)}</code></li>" for path in t.files_changed)
             + "</ul>"
         )
+    extra += notification_table(notifications)
     after = logs[-1].id if logs else 0
     stream = "" if t.state.final else f' data-stream="/tickets/{t.id}/events"'
     items = "".join(log_item(line) for line in logs)

@@ -24,6 +24,8 @@ class Receiver:
 
     secret: str = SECRET
     fail_first: int = 0  # answer 503 to this many attempts first
+    broken: bool = False  # while set, answer 500 to every attempt (a receiver gone wrong)
+    path: str = "/hook"  # where it listens (a Slack-like URL keeps its secret in the path)
     attempts: int = 0
     bad_signatures: int = 0
     got: list[dict[str, Any]] = field(default_factory=list)
@@ -34,6 +36,8 @@ class Receiver:
             body = await request.body()
             with self.lock:
                 self.attempts += 1
+                if self.broken:
+                    return Response("broken", status_code=500)
                 if self.attempts <= self.fail_first:
                     return Response("busy", status_code=503)
             try:
@@ -53,7 +57,7 @@ class Receiver:
                 )
             return Response(status_code=204)
 
-        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+        return Starlette(routes=[Route(self.path, hook, methods=["POST"])])
 
     def events(self) -> list[tuple[int, str]]:
         with self.lock:

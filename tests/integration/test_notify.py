@@ -27,7 +27,7 @@ from bot.errors import SettingsError
 from bot.metrics import Metrics
 from bot.models import TicketState
 from bot.notify.bodies import event_body, is_slack, slack_body, slack_text
-from bot.notify.publisher import Notifier, Publisher, backoff, receiver, request_for
+from bot.notify.publisher import Notifier, Publisher, backoff, receiver, redact, request_for
 from bot.store.base import Notification
 from bot.store.sqlite import SQLiteStore
 from bot.webhook.verify import verify
@@ -181,9 +181,9 @@ async def test_a_receiver_down_for_a_while_gets_everything_once_it_is_back(
         # what the outbox recorded meanwhile: the first event of each ticket was tried
         # again and again; the later ones wait behind it, never tried
         tried = dict(
-            store._conn().execute(
-                "SELECT event, min(attempts) FROM notifications GROUP BY event"
-            ).fetchall()
+            store._conn()
+            .execute("SELECT event, min(attempts) FROM notifications GROUP BY event")
+            .fetchall()
         )
         assert tried["ticket.queued"] >= 3
         assert tried["ticket.started"] == tried["ticket.finished"] == 0
@@ -406,3 +406,15 @@ def test_receiver_hides_paths_and_passwords() -> None:
         "https://example.test:8443"
     )
     assert httpx.URL(receiver("http://127.0.0.1:9/x")).host == "127.0.0.1"
+
+
+def test_an_error_never_holds_the_receivers_secret_path() -> None:
+    url = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
+    said = [
+        f"ConnectError: {url}",
+        "ConnectError: http://hooks.slack.com/services/T000/B000/XXXXSECRET: refused",
+        "ReadTimeout: POST /services/T000/B000/XXXXSECRET timed out",
+    ]
+    for text in said:
+        assert "XXXXSECRET" not in redact(text, url), text
+    assert redact(f"ConnectError: {url}", url) == "ConnectError: https://hooks.slack.com"
