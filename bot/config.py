@@ -117,6 +117,14 @@ def _agent_network(environ: Mapping[str, str]) -> str:
     return network
 
 
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first when unset)."""
+    value = environ.get(name, "").strip() or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _agent_runtime(environ: Mapping[str, str]) -> str:
     runtime = environ.get("AUTOCODE_AGENT_RUNTIME", "").strip()
     if runtime and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", runtime):
@@ -181,6 +189,9 @@ class Settings:
     # the OCI runtime of the setup, agent and test containers (and the relay); "" = the engine's
     # default. `runsc` (gVisor) gives them a kernel of their own: see the README
     agent_runtime: str = ""
+    # the network of the builds of repositories' images: Docker's default bridge, or the host's
+    # where the engine gives its bridge no way out (dockerd --iptables=false)
+    build_network: str = "bridge"
     agent_memory: str = "2g"
     agent_cpus: float = 2.0
     agent_pids: int = 512
@@ -242,6 +253,7 @@ class Settings:
             agent_env=agent_env,
             agent_network=network,
             agent_runtime=_agent_runtime(environ),
+            build_network=_choice(environ, "AUTOCODE_BUILD_NETWORK", ("bridge", "host", "none")),
             agent_memory=environ.get("AUTOCODE_AGENT_MEMORY", "").strip() or "2g",
             agent_cpus=cpus if cpus is not None else 2.0,
             agent_pids=_int(environ, "AUTOCODE_AGENT_PIDS", 512, minimum=16),

@@ -54,6 +54,14 @@ class RunnerImageMissing(RunnerError):
     """The runner image is missing: build it with `autocode runner build`."""
 
 
+class ImageError(RunnerError):
+    """The repository's image could not be pulled or built, or cannot host the agent."""
+
+    def __init__(self, message: str, lines: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.lines = lines  # the last lines the engine printed
+
+
 class DockerUnavailable(RunnerError):
     """The Docker engine cannot be reached."""
 

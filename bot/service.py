@@ -215,6 +215,7 @@ class OpenCodeService:
             log=LogLines(repository),
             app=app,
             containers=self.runner,
+            images=self.runner,
             sessions=None,  # every call is a new conversation
             placement=Placement(container_user(), self.worker_id, STORE_LABEL),
             workspace=lambda _root, url: Workspace(folder, url),

@@ -1,4 +1,4 @@
-"""`autocode`: serve, worker, runner build, setup, doctor.
+"""`autocode`: serve, worker, runner build, images, setup, doctor.
 
 The parser and the entry point; what each command does is in `bot.cli.commands`.
 """
@@ -13,6 +13,7 @@ from ..errors import BotError
 from .commands import (
     DEFAULT_ENV_FILE,
     cmd_doctor,
+    cmd_images,
     cmd_runner_build,
     cmd_serve,
     cmd_setup,
@@ -73,6 +74,22 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--tag", default="", help="image tag (empty: AUTOCODE_RUNNER_IMAGE)")
     build.add_argument("--opencode-version", default=OPENCODE_VERSION, help="opencode to put in")
     build.set_defaults(func=cmd_runner_build)
+
+    images = _command(sub, "images", "list the derived agent images; --prune removes unused ones")
+    images.add_argument(
+        "--json", action="store_true", help="print them (or what --prune did) as JSON"
+    )
+    images.add_argument(
+        "--prune", action="store_true", help="remove the derived images no container uses"
+    )
+    images.add_argument(
+        "--older-than",
+        type=float,
+        default=0.0,
+        metavar="DAYS",
+        help="with --prune, only those created more than DAYS days ago (0: any age)",
+    )
+    images.set_defaults(func=cmd_images)
 
     setup = _command(sub, "setup", "create the GitHub App (manifest flow), write the env file")
     setup.add_argument("--org", default="", help="create it for this organization")

@@ -123,6 +123,16 @@ def invalid_settings(problems: Sequence[str]) -> Outcome:
     )
 
 
+def environment_failed(reason: str, lines: Sequence[str] = ()) -> Outcome:
+    """The run's image could not be made: why, the fix, and the build's last lines."""
+    return Outcome(
+        Conclusion.FAILURE,
+        "the environment could not be prepared",
+        reason=reason,
+        output_tail=list(lines)[-15:],
+    )
+
+
 def setup_failed(
     exit_: ContainerExit, output: str, repo: RepoSettings, *, out_of_time: bool
 ) -> Outcome:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from ..github.client import AccessToken, Identity
 from ..models import Ticket, TicketState, Usage
+from ..runner.recipe import BuildRecipe, Prepared
 from ..runner.spec import ContainerExit, ContainerSpec
 
 
@@ -69,6 +71,24 @@ class Containers(Protocol):
     async def run(
         self, spec: ContainerSpec, on_line: Callable[[str], None], stop: asyncio.Event
     ) -> ContainerExit: ...
+
+
+@runtime_checkable
+class Environments(Protocol):
+    """Makes the image a repository's runs use from its own (`runner.images`)."""
+
+    def prepare_image(
+        self,
+        repository: str,
+        runner_image: str,
+        *,
+        image: str = "",
+        build: BuildRecipe | None = None,
+        work_tree: Path | None = None,
+        on_line: Callable[[str], None] = ...,
+        network: str = ...,
+        timeout: float = ...,
+    ) -> Prepared: ...
 
 
 class Engine(Containers, Protocol):

@@ -119,6 +119,8 @@ class RunReport:
         proxied = proxied_line(run.proxied)
         if proxied:
             outcome = replace(outcome, proxied=proxied)
+        if run.environment:
+            outcome = replace(outcome, environment=run.environment)
         body = (
             render.answer_comment(run.ticket.id, outcome)
             if run.ask and outcome.conclusion is Conclusion.NEUTRAL

@@ -33,6 +33,7 @@ from . import outcomes
 from .agent import AgentStage
 from .brief import gather_prompt
 from .commands import Commands
+from .environment import EnvironmentStage
 from .ports import Repository, Voice
 from .publish import Publisher
 from .report import RunReport
@@ -61,6 +62,7 @@ class Run:
         self.cancel = cancel
         self.state = state = RunState.start(ticket, deps.settings, deps.clock())
         self.report = RunReport(deps, state, reporter, gh)
+        self.environment = EnvironmentStage(deps, state, self.report, cancel)
         self.agent = AgentStage(deps, state, self.report, cancel)
         self.commands = Commands(deps, state, self.report, cancel)
         self.publisher = Publisher(deps, state, self.report, gh)
@@ -163,6 +165,9 @@ class Run:
         if not await self._authorized():
             return None
         state.deadline = time.monotonic() + state.repo.run_timeout
+        unprepared = await self.environment.prepare(workspace)
+        if unprepared is not None:
+            return unprepared
         sessions = deps.sessions
         if sessions is None:
             return await self._attempts(workspace, target)

@@ -49,6 +49,8 @@ class Site:
     user: str  # uid:gid
     worker: str = ""
     store: str = ""
+    image: str = ""  # the run's image ("" = the host's runner image)
+    env: Mapping[str, str] = field(default_factory=dict)  # the dev container's containerEnv
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def agent_spec(
 ) -> ContainerSpec:
     """The agent's container: opencode on the workspace, with the run's LLM access."""
     env = {
+        **site.env,  # the repository's own first: the bot's variables win
         "PWD": "/workspace",
         "OPENCODE_CONFIG_CONTENT": json.dumps(agent_config(dict(llm.providers))),
         **llm.env,
@@ -105,7 +108,7 @@ def agent_spec(
     return ContainerSpec(
         llm_relay=llm.relay,
         on_removed=on_removed,
-        image=settings.runner_image,
+        image=site.image or settings.runner_image,
         command=list(command),
         workspace=site.work_tree,
         ticket_id=site.ticket_id,
@@ -138,11 +141,11 @@ def command_spec(
     """A container like the agent's, minus the agent, for setup or test commands."""
     limit = max(1.0, min(float(repo.command_timeout), remaining))
     return ContainerSpec(
-        image=settings.runner_image,
+        image=site.image or settings.runner_image,
         command=["sh", "-c", script(commands)],
         workspace=site.work_tree,
         ticket_id=site.ticket_id,
-        environment={"PWD": "/workspace", "CI": "true"},
+        environment={**site.env, "PWD": "/workspace", "CI": "true"},
         mounts=[Mount(site.git_dir, "/workspace/.git", read_only=True)],
         network=repo.network,
         memory=settings.agent_memory,

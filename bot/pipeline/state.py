@@ -21,7 +21,7 @@ from ..models import RunResult, Ticket, TicketKind, Usage
 from ..repo_settings import HostLimits, RepoSettings
 from ..testloop import TestAttempt
 from ..workspace import Workspace
-from .ports import Announcer, App, Containers, TicketLedger, TicketLog
+from .ports import Announcer, App, Containers, Environments, TicketLedger, TicketLog
 from .spec import Site
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class Deps:
     waiting: Announcer | None = None  # who tells the tickets queued behind this one
     workspace: Callable[[Path, str], Workspace] = Workspace  # a ticket's clone (root, URL)
     llm: LLMProxy | None = None  # provider keys stay on the host: the proxy of this process
+    images: Environments | None = None  # None: every run uses the runner image
 
 
 @dataclass
@@ -114,6 +115,9 @@ class RunState:
     usage: Usage = field(default_factory=Usage)  # over every agent container of the run
     budget: str = ""  # the budget that stopped the run, in words
     proxied: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # requests, failed, in, out
+    image: str = ""  # the image of the run's containers ("" = the host's runner image)
+    container_env: dict[str, str] = field(default_factory=dict)  # the dev container's containerEnv
+    environment: str = ""  # which image ran, and whether it was built, in words
 
     @classmethod
     def start(cls, ticket: Ticket, settings: Settings, now: float) -> RunState:
@@ -142,6 +146,8 @@ class RunState:
             user=placement.user,
             worker=placement.worker,
             store=placement.store,
+            image=self.image,
+            env=dict(self.container_env),
         )
 
     def tests_fail(self) -> bool:

@@ -31,7 +31,7 @@ from ..runner.docker import container_user, store_key
 from ..store.base import TicketStore
 from ..workspace import Workspace
 from .control import Control
-from .ports import App, Engine, Repository
+from .ports import App, Engine, Environments, Repository
 from .run import Run
 from .state import CancelSignal, Deps, Placement
 from .upkeep import Upkeep
@@ -109,6 +109,8 @@ class Worker:
             log=self.store,
             app=self.github,
             containers=self.runner,
+            # an engine that can make images from the repositories' own (the replay cannot)
+            images=self.runner if isinstance(self.runner, Environments) else None,
             sessions=self.sessions,
             placement=placement,
             clock=lambda: self.clock(),

@@ -67,6 +67,8 @@ SCHEMA: dict[str, Any] = {
         },
         "max_cost_per_run": {"type": "number", "exclusiveMinimum": 0},
         "max_tokens_per_run": {"type": "integer", "minimum": 1},
+        # the image the setup, agent and test containers derive from (a Docker reference)
+        "image": {"type": "string", "pattern": r"^[a-z0-9][A-Za-z0-9._/:@-]{0,254}$"},
     },
 }
 KEYS = tuple(SCHEMA["properties"])
@@ -84,4 +86,5 @@ PATTERN_WORDS = {
     "allowed_users": "a GitHub login",
     "allowed_teams": "a team slug (`team` or `org/team`)",
     "reviewers": "a GitHub login or a team (`org/team`)",
+    "image": "an image reference such as `python:3.12-slim` or `ghcr.io/org/image@sha256:…`",
 }

@@ -57,6 +57,7 @@ class RepoSettings:
     reviewers: tuple[str, ...] = ()
     max_cost_per_run: float | None = None
     max_tokens_per_run: int | None = None
+    image: str = ""  # the repository's image, the agent's derives from ("": its dev container)
 
     @classmethod
     def defaults(cls, host: HostLimits) -> RepoSettings:
@@ -96,6 +97,7 @@ def resolve(data: dict[str, Any], host: HostLimits, *, found: bool) -> RepoSetti
         reviewers=_unique(data.get("reviewers", ())),
         max_cost_per_run=float(cost) if cost is not None else None,
         max_tokens_per_run=int(tokens) if tokens is not None else None,
+        image=str(data.get("image") or ""),
     )
 
 

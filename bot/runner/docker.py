@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..config import Settings
@@ -17,6 +18,8 @@ from ..errors import DockerUnavailable, RunnerError, RunnerImageMissing
 from .client import has_started, named, once, sdk_client
 from .container import follow, pump, remove, wind_up
 from .egress import Egress, bridge_gateway, resolv_conf
+from .images import Images
+from .recipe import BuildRecipe, Prepared
 from .spec import LABEL, RELAY_HOST, STORE_LABEL, WORKER_LABEL, ContainerExit, ContainerSpec
 
 
@@ -254,6 +257,29 @@ class DockerRunner:
         return once(
             lambda: self.client.containers.create(image, command, name=name, **kwargs),
             lambda: named(self.client, name),
+        )
+
+    def prepare_image(
+        self,
+        repository: str,
+        runner_image: str,
+        *,
+        image: str = "",
+        build: BuildRecipe | None = None,
+        work_tree: Path | None = None,
+        on_line: Callable[[str], None] = lambda _line: None,
+        network: str = "bridge",
+        timeout: float = 600.0,
+    ) -> Prepared:
+        """The agent image derived from the repository's own (runner/images.py), with the
+        opencode and entrypoint of `runner_image`."""
+        from .image import OPENCODE_VERSION
+
+        images = Images(
+            self.client, runner_image, OPENCODE_VERSION, network=network, timeout=timeout
+        )
+        return images.prepare(
+            repository, image=image, build=build, work_tree=work_tree, on_line=on_line
         )
 
     @property

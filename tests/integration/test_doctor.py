@@ -40,6 +40,7 @@ NAMES = [
     "Docker engine",
     "runner image",
     "agent runtime",
+    "derived images",
     "LLM credentials",
     "LLM proxy",
 ]
@@ -223,7 +224,7 @@ def test_a_runtime_the_engine_does_not_have(tmp_path: Path, environ: dict[str, s
         done.stderr
     )
     assert "runc" in done.stderr  # what the engine has instead
-    assert 'fix: install gVisor (Debian: `apt-get install runsc`)' in done.stderr
+    assert "fix: install gVisor (Debian: `apt-get install runsc`)" in done.stderr
     assert '"runtimeArgs": ["--platform=ptrace", "--network=host"]' in done.stderr
 
 

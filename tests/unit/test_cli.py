@@ -34,6 +34,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["doctor"], ["(default: .env)"]),
         (["setup"], ["(default: 3000)", "(default: .env)"]),
         (["runner", "build"], [f"(default: {OPENCODE_VERSION})", "(default: .env)"]),
+        (["images"], ["(default: .env)", "(default: 0"]),
     ],
 )
 def test_every_help_shows_the_defaults(
@@ -46,7 +47,9 @@ def test_every_help_shows_the_defaults(
         assert default in text, text
 
 
-@pytest.mark.parametrize("command", [["serve"], ["worker"], ["doctor"], ["runner", "build"]])
+@pytest.mark.parametrize(
+    "command", [["serve"], ["worker"], ["doctor"], ["runner", "build"], ["images"]]
+)
 def test_env_file_is_accepted_alike(command: list[str]) -> None:
     args = parser().parse_args([*command, "--env-file", "conf/bot.env"])
     assert args.env_file == "conf/bot.env"

@@ -28,6 +28,7 @@ class Outcome:
     reason: str = ""
     answer: str = ""
     output_tail: Sequence[str] = ()
+    environment: str = ""  # which image ran, and whether it was built or cached
     errors: Sequence[str] = ()  # one line each, e.g. the problems of the settings file
     dropped: Sequence[str] = ()  # protected paths the agent changed, undone before commit
     tests: Sequence[TestAttempt] = ()  # the test loop's attempts, oldest first
@@ -144,6 +145,8 @@ def _check_summary(outcome: Outcome) -> list[str]:
     if outcome.reason:
         lines += [f"**Reason:** {outcome.reason}", ""]
     lines += [f"**Usage:** {usage_line(outcome)}"]
+    if outcome.environment:
+        lines += ["", f"**Environment:** {outcome.environment}"]
     if outcome.proxied:
         lines += ["", f"**LLM proxy:** {outcome.proxied}"]
     return lines

@@ -21,6 +21,7 @@ from .check import Check
 from .database import check_database
 from .engine import check_docker, check_runner_image
 from .github import check_app, check_settings, check_webhook_secret
+from .images import check_derived_images
 from .llm import check_llm, key_variables
 from .proxy import check_llm_proxy
 from .runtime import check_runtime
@@ -29,6 +30,7 @@ __all__ = [
     "Check",
     "check_app",
     "check_database",
+    "check_derived_images",
     "check_docker",
     "check_llm",
     "check_llm_proxy",
@@ -59,6 +61,7 @@ def run_checks(environ: Mapping[str, str]) -> list[Check]:
         docker,
         image,
         check_runtime(settings, runner, image.ok),
+        check_derived_images(settings, runner),
         check_llm(settings),
         check_llm_proxy(settings, runner, image.ok),
     ]
