@@ -13,54 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .envvars import flag, http_url, one_of, positive, whole
 from .errors import SettingsError
 
 NETWORK_MODES = ("internal", "none", "bridge", "host")
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
-
-
-def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(environ: Mapping[str, str], name: str) -> float | None:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-
-def _url(environ: Mapping[str, str], name: str, default: str) -> str:
-    value = environ.get(name, "").strip() or default
-    if not value.startswith(("http://", "https://")):
-        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
-    return value.rstrip("/")
 
 
 def _notify_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -77,7 +34,7 @@ def _notify_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 def _llm_proxy(environ: Mapping[str, str]) -> tuple[str, int, str]:
     """AUTOCODE_LLM_PROXY_HOST / _PORT / _URL: where the proxy listens, how agents reach it."""
-    port = _int(environ, "AUTOCODE_LLM_PROXY_PORT", 0)
+    port = whole(environ, "AUTOCODE_LLM_PROXY_PORT", 0)
     if port > 65535:
         raise SettingsError(f"AUTOCODE_LLM_PROXY_PORT must be a TCP port, got {port}")
     url = environ.get("AUTOCODE_LLM_PROXY_URL", "").strip().rstrip("/")
@@ -115,14 +72,6 @@ def _agent_network(environ: Mapping[str, str]) -> str:
             f"AUTOCODE_AGENT_NETWORK must be one of {', '.join(NETWORK_MODES)}, got {network!r}"
         )
     return network
-
-
-def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    """One of `choices` (the first when unset)."""
-    value = environ.get(name, "").strip() or choices[0]
-    if value not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
 
 
 def _agent_runtime(environ: Mapping[str, str]) -> str:
@@ -233,15 +182,15 @@ class Settings:
         command = _command(environ)
         database_url = _database_url(environ)
         auth_default = str(Path("~/.local/share/opencode/auth.json").expanduser())
-        cpus = _float(environ, "AUTOCODE_AGENT_CPUS")
+        cpus = positive(environ, "AUTOCODE_AGENT_CPUS")
         proxy_host, proxy_port, proxy_url = _llm_proxy(environ)
         return cls(
             webhook_secret=environ.get("AUTOCODE_WEBHOOK_SECRET", ""),
             app_id=environ.get("AUTOCODE_APP_ID", "").strip(),
             client_id=environ.get("AUTOCODE_CLIENT_ID", "").strip(),
             private_key=private_key,
-            github_api_url=_url(environ, "AUTOCODE_GITHUB_API_URL", "https://api.github.com"),
-            github_url=_url(environ, "AUTOCODE_GITHUB_URL", "https://github.com"),
+            github_api_url=http_url(environ, "AUTOCODE_GITHUB_API_URL", "https://api.github.com"),
+            github_url=http_url(environ, "AUTOCODE_GITHUB_URL", "https://github.com"),
             database_url=database_url,
             trigger_label=environ.get("AUTOCODE_TRIGGER_LABEL", "").strip() or "auto-code",
             command=command,
@@ -253,33 +202,33 @@ class Settings:
             agent_env=agent_env,
             agent_network=network,
             agent_runtime=_agent_runtime(environ),
-            build_network=_choice(environ, "AUTOCODE_BUILD_NETWORK", ("bridge", "host", "none")),
+            build_network=one_of(environ, "AUTOCODE_BUILD_NETWORK", ("bridge", "host", "none")),
             agent_memory=environ.get("AUTOCODE_AGENT_MEMORY", "").strip() or "2g",
             agent_cpus=cpus if cpus is not None else 2.0,
-            agent_pids=_int(environ, "AUTOCODE_AGENT_PIDS", 512, minimum=16),
+            agent_pids=whole(environ, "AUTOCODE_AGENT_PIDS", 512, minimum=16),
             llm_proxy_host=proxy_host,
             llm_proxy_port=proxy_port,
             llm_proxy_url=proxy_url,
-            max_parallel=_int(environ, "AUTOCODE_MAX_PARALLEL", 2, minimum=1),
-            run_timeout=_int(environ, "AUTOCODE_RUN_TIMEOUT", 1800, minimum=1),
-            idle_timeout=_int(environ, "AUTOCODE_IDLE_TIMEOUT", 300, minimum=1),
-            max_cost_per_run=_float(environ, "AUTOCODE_MAX_COST_PER_RUN"),
-            max_tokens_per_run=_int(environ, "AUTOCODE_MAX_TOKENS_PER_RUN", 0, minimum=1) or None,
-            session_ttl_days=_int(environ, "AUTOCODE_SESSION_TTL_DAYS", 30, minimum=1),
-            log_keep_days=_int(environ, "AUTOCODE_LOG_KEEP_DAYS", 30, minimum=1),
-            notify_keep_days=_int(environ, "AUTOCODE_NOTIFY_KEEP_DAYS", 7, minimum=1),
-            notify_give_up_hours=_float(environ, "AUTOCODE_NOTIFY_GIVE_UP_HOURS") or 24.0,
+            max_parallel=whole(environ, "AUTOCODE_MAX_PARALLEL", 2, minimum=1),
+            run_timeout=whole(environ, "AUTOCODE_RUN_TIMEOUT", 1800, minimum=1),
+            idle_timeout=whole(environ, "AUTOCODE_IDLE_TIMEOUT", 300, minimum=1),
+            max_cost_per_run=positive(environ, "AUTOCODE_MAX_COST_PER_RUN"),
+            max_tokens_per_run=whole(environ, "AUTOCODE_MAX_TOKENS_PER_RUN", 0, minimum=1) or None,
+            session_ttl_days=whole(environ, "AUTOCODE_SESSION_TTL_DAYS", 30, minimum=1),
+            log_keep_days=whole(environ, "AUTOCODE_LOG_KEEP_DAYS", 30, minimum=1),
+            notify_keep_days=whole(environ, "AUTOCODE_NOTIFY_KEEP_DAYS", 7, minimum=1),
+            notify_give_up_hours=positive(environ, "AUTOCODE_NOTIFY_GIVE_UP_HOURS") or 24.0,
             admin_token=environ.get("AUTOCODE_ADMIN_TOKEN", ""),
             docker_host=environ.get("DOCKER_HOST", "").strip(),
             docker_tls_verify=environ.get("DOCKER_TLS_VERIFY", "") != "",
             docker_cert_path=environ.get("DOCKER_CERT_PATH", "").strip(),
             workdir=environ.get("AUTOCODE_WORKDIR", "").strip() or "./autocode-work",
             public_url=environ.get("AUTOCODE_PUBLIC_URL", "").strip().rstrip("/"),
-            lease_seconds=_int(environ, "AUTOCODE_LEASE_SECONDS", 60, minimum=2),
-            shutdown_grace=_int(environ, "AUTOCODE_SHUTDOWN_GRACE", 30, minimum=0),
-            max_attempts=_int(environ, "AUTOCODE_MAX_ATTEMPTS", 2, minimum=1),
+            lease_seconds=whole(environ, "AUTOCODE_LEASE_SECONDS", 60, minimum=2),
+            shutdown_grace=whole(environ, "AUTOCODE_SHUTDOWN_GRACE", 30, minimum=0),
+            max_attempts=whole(environ, "AUTOCODE_MAX_ATTEMPTS", 2, minimum=1),
             log_level=(environ.get("AUTOCODE_LOG_LEVEL", "").strip() or "INFO").upper(),
-            log_json=_bool(environ, "AUTOCODE_LOG_JSON", False),
+            log_json=flag(environ, "AUTOCODE_LOG_JSON", False),
             notify_urls=_notify_urls(environ),
             notify_secret=environ.get("AUTOCODE_NOTIFY_SECRET", ""),
         )

@@ -29,6 +29,8 @@ PURE = {
     "bot.errors",
     "bot.models",
     "bot.config",
+    "bot.envvars",
+    "bot.repo_settings.devcontainer",
     "bot.webhook.verify",
     "bot.webhook.parse",
     "bot.triggers",
@@ -160,7 +162,7 @@ def test_only_the_ledger_writes_ticket_state() -> None:
 # Longest prefix wins; a name ending in "=" is that module alone (a package's __init__).
 LAYERS = (
     (
-        "bot.errors", "bot.models", "bot.config", "bot.policy", "bot.triggers",
+        "bot.errors", "bot.models", "bot.config", "bot.envvars", "bot.policy", "bot.triggers",
         "bot.webhook.verify", "bot.webhook.parse", "bot.repo_settings", "bot.testloop",
         "bot.runner.events", "bot.runner.prompt", "bot.runner.spec", "bot.github=",
         "bot.github.render", "bot.pipeline=", "bot.pipeline.outcomes", "bot.pipeline.spec",
