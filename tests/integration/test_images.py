@@ -174,3 +174,17 @@ def test_an_image_that_cannot_be_pulled_names_the_fix(docker_runner: DockerRunne
         docker_runner.prepare_image("octo/app", RUNNER_IMAGE, image=missing)
     assert raised.value.message.startswith(f"the image {missing} could not be pulled")
     assert "Name an image this bot's Docker engine has or can pull" in raised.value.message
+
+
+def test_a_base_without_git_and_without_a_package_manager_says_what_to_add(
+    docker_runner: DockerRunner, tmp_path: Path, made: list[str]
+) -> None:
+    base = f"autocode-test-nopkg:{secrets.token_hex(4)}"
+    docker_build(tmp_path / "base", "FROM debian:bookworm-slim\n"
+                 "RUN rm -f /usr/bin/apt-get /usr/bin/apt /usr/bin/dpkg\n", base)  # fmt: skip
+    made.append(base)
+    with pytest.raises(ImageError) as raised:
+        docker_runner.prepare_image("octo/app", RUNNER_IMAGE, image=base, network=NET)
+    message = raised.value.message
+    assert "lacks git or CA certificates and has no apt-get or apk" in message
+    assert "autocode: cannot install git ca-certificates" in "\n".join(raised.value.lines)
