@@ -61,10 +61,11 @@ class EnvironmentStage(Stage):
                     "phase", f"{devcontainer.path}: ignored {', '.join(devcontainer.ignored)}"
                 )
         if build is not None and not self._own_clone():
-            return outcomes.environment_failed(
-                f"{devcontainer.path if devcontainer else 'the dev container'}: a fork's "
-                "Dockerfile is not built on this bot's engine"
-            )
+            # a fork's Dockerfile would run its author's code on this bot's engine
+            state.container_env = {}
+            state.environment = "the runner image (a fork's Dockerfile is not built)"
+            self.report.log("phase", f"environment: {state.environment}")
+            return None
         await self.report.phase(PREPARING)
         started = time.monotonic()
 
