@@ -164,7 +164,8 @@ def test_an_image_named_in_the_settings_file_runs_the_setup_agent_and_tests(
         ["docker", "build", "-q", "-t", base, "-"],
         check=True,
         capture_output=True,
-        input=b"FROM debian:bookworm-slim\nRUN echo toolchain-7 > /etc/toolchain\n",
+        # a label of its own gives it an id of its own: nothing derived from it is cached
+        input=f"FROM debian:bookworm-slim\nRUN echo toolchain-7 > /etc/toolchain\nLABEL n={base}\n".encode(),
     )
     derived.append(base)  # removed after the test, with what was derived from it
     bot = make_bot(AUTOCODE_BUILD_NETWORK="host")
