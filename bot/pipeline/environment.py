@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from typing import Any
 
 from ..errors import ImageError, WorkspaceError
 from ..github.render import Outcome
@@ -26,7 +27,7 @@ from ..repo_settings.devcontainer import (
     DevContainerProblem,
     parse_devcontainer,
 )
-from ..runner.recipe import BuildRecipe
+from ..runner.recipe import BuildRecipe, Prepared
 from ..workspace import Workspace
 from . import outcomes
 from .report import Stage
@@ -73,22 +74,27 @@ class EnvironmentStage(Stage):
             self.state.progress.last_step = f"{PREPARING}: {line[:120]}"
             self.state.progress.dirty = True
 
+        making = asyncio.ensure_future(
+            asyncio.to_thread(
+                images.prepare_image,
+                state.ticket.repository,
+                self.deps.settings.runner_image,
+                image=image,
+                build=build,
+                work_tree=workspace.work_tree,
+                on_line=heard,
+                network=self.deps.settings.build_network,
+                timeout=max(1.0, min(float(state.repo.command_timeout), state.remaining())),
+            )
+        )
         try:
             async with self.report.reporting():
-                prepared = await asyncio.to_thread(
-                    images.prepare_image,
-                    state.ticket.repository,
-                    self.deps.settings.runner_image,
-                    image=image,
-                    build=build,
-                    work_tree=workspace.work_tree,
-                    on_line=heard,
-                    network=self.deps.settings.build_network,
-                    timeout=max(1.0, min(float(state.repo.command_timeout), state.remaining())),
-                )
+                prepared = await self._unless_cancelled(making)
         except ImageError as exc:
             self.report.log("error", exc.message.splitlines()[0])
             return outcomes.environment_failed(exc.message, exc.lines)
+        if prepared is None:
+            return outcomes.cancelled(self.cancel.by)
         state.image = prepared.image
         how = (
             f"built in {time.monotonic() - started:.0f} s"
@@ -97,6 +103,23 @@ class EnvironmentStage(Stage):
         )
         state.environment = f"`{prepared.image}`, derived from {prepared.base} ({how})"
         self.report.log("phase", f"environment: {state.environment}")
+        return None
+
+    async def _unless_cancelled(self, making: asyncio.Future[Prepared]) -> Prepared | None:
+        """What the build made, or None as soon as the run is cancelled.
+
+        A build the engine is running cannot be stopped from here: it goes on,
+        and what it makes is cached for the next run.
+        """
+        stop: asyncio.Future[Any] = asyncio.ensure_future(self.cancel.event.wait())
+        waited: set[asyncio.Future[Any]] = {making, stop}
+        try:
+            await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if making.done():
+            return making.result()
+        making.add_done_callback(lambda f: f.cancelled() or f.exception())  # heard, not raised
         return None
 
     async def _devcontainer(

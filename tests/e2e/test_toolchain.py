@@ -10,15 +10,18 @@ nothing. A Dockerfile that fails to build ends the ticket with its last lines.
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO, Bot, labeled_payload
+from tests.e2e.conftest import REPO, SECRET, Bot, labeled_payload
 from tests.fakes.llm import text, tool
+from tests.webhooks import send
 
 pytestmark = pytest.mark.docker
 
@@ -165,7 +168,9 @@ def test_an_image_named_in_the_settings_file_runs_the_setup_agent_and_tests(
         check=True,
         capture_output=True,
         # a label of its own gives it an id of its own: nothing derived from it is cached
-        input=f"FROM debian:bookworm-slim\nRUN echo toolchain-7 > /etc/toolchain\nLABEL n={base}\n".encode(),
+        input=(
+            f"FROM debian:bookworm-slim\nRUN echo toolchain-7 > /etc/toolchain\nLABEL n={base}\n"
+        ).encode(),
     )
     derived.append(base)  # removed after the test, with what was derived from it
     bot = make_bot(AUTOCODE_BUILD_NETWORK="host")
@@ -186,3 +191,26 @@ def test_an_image_named_in_the_settings_file_runs_the_setup_agent_and_tests(
     assert seen.count("toolchain-7") >= 2 and "git version" in seen  # setup's and the agent's
     assert f"derived from {base} (built in " in summary(gh)
     derived.append(summary(gh).split("`")[1])
+
+
+def test_cancel_stops_a_run_while_its_environment_is_built(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot(AUTOCODE_BUILD_NETWORK="host")
+    gh = bot.github
+    nonce = secrets.token_hex(4)  # nothing cached: the build really runs
+    prepare(gh, f"FROM debian:bookworm-slim\nRUN echo {nonce} && sleep 60\n")
+    run_id = bot.deliver("issues", labeled_payload(gh, 1))
+    deadline = time.monotonic() + 120
+    while "preparing the environment" not in json.dumps(gh.find_check_runs(REPO, "Auto-Code")):
+        assert time.monotonic() < deadline, "the progress never said it prepares the environment"
+        time.sleep(0.2)
+    began = time.monotonic()
+    payload = gh.payload("issue_comment/created.json", repo=REPO, number=1,
+                         sender="Codertocat", comment="/opencode cancel")  # fmt: skip
+    assert send(bot.url, "issue_comment", payload, SECRET).status_code == 202
+    ticket = bot.wait(run_id, timeout=60)
+    assert ticket["state"] == "cancelled", ticket
+    assert time.monotonic() - began < 15  # not after the build's minute
+    assert gh.find_check_runs(REPO, "Auto-Code")[-1]["conclusion"] == "cancelled"
+    assert bot.llm.requests == []  # the agent never started
