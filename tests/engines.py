@@ -84,9 +84,11 @@ def private_engine(
     *,
     runtimes: dict[str, Any] | None = None,
     images: tuple[str, ...] = (),
+    args: tuple[str, ...] = (),
 ) -> Iterator[PrivateEngine]:
     """A dockerd of its own (socket, data and exec roots under /tmp, bridge 10.<subnet>.7.1/24),
-    with `runtimes` registered in its daemon.json and `images` copied in; stopped after."""
+    with `runtimes` registered in its daemon.json, `args` for dockerd and `images` copied in;
+    stopped after."""
     if os.getuid() != 0:
         pytest.fail("this starts a private dockerd: it runs as root (as CI)")
     root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))  # short: Unix socket paths
@@ -103,7 +105,7 @@ def private_engine(
             dockerd = subprocess.Popen(
                 ["dockerd", f"--config-file={root}/daemon.json", f"--data-root={root}/data",
                  f"--exec-root={root}/exec", f"--pidfile={root}/dockerd.pid", f"--host={local}",
-                 "--iptables=false", f"--bridge={bridge}"],
+                 "--iptables=false", f"--bridge={bridge}", *args],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_until_up(dockerd, local, root, f"the private dockerd in {root}")

@@ -14,12 +14,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import os
 import shutil
 import socket
-import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,34 +112,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    if os.getuid() != 0:
-        pytest.fail("this test starts a private dockerd: it runs as root (as CI)")
-    root = Path(tempfile.mkdtemp(prefix="actls-", dir="/tmp"))  # short: Unix socket paths
-    certs = root / "certs"
+    certs = Path(tempfile.mkdtemp(prefix="actls-certs-", dir="/tmp"))
     make_certificates(certs)
-    bridge = f"actls{uuid.uuid4().hex[:6]}"
     host = f"tcp://127.0.0.1:{_free_port()}"
-    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.213.7.1/24", "dev", bridge], check=True)
-    dockerd: subprocess.Popen[bytes] | None = None
+    tls = (f"--host={host}", "--tlsverify", f"--tlscacert={certs}/ca.pem",
+           f"--tlscert={certs}/server-cert.pem", f"--tlskey={certs}/server-key.pem")  # fmt: skip
     try:
-        with open(root / "dockerd.log", "wb") as log:
-            dockerd = subprocess.Popen(
-                ["dockerd", f"--data-root={root}/data", f"--exec-root={root}/exec",
-                 f"--pidfile={root}/dockerd.pid", f"--host=unix://{root}/docker.sock",
-                 f"--host={host}", "--tlsverify", f"--tlscacert={certs}/ca.pem",
-                 f"--tlscert={certs}/server-cert.pem", f"--tlskey={certs}/server-key.pem",
-                 "--iptables=false", f"--bridge={bridge}"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        local = f"unix://{root}/docker.sock"
-        engines.wait_until_up(dockerd, local, root, "the TLS dockerd")
-        engines.copy_image(IMAGE, local)
-        yield Engine(host, certs, root)
+        with engines.private_engine("actls-", 213, images=(IMAGE,), args=tls) as made:
+            yield Engine(host, certs, made.root)
     finally:
-        engines.stop(dockerd, root)
-        subprocess.run(["ip", "link", "del", bridge], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(certs, ignore_errors=True)
 
 
 def settings_for(engine: Engine, **environ: str) -> Settings:
