@@ -75,21 +75,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--opencode-version", default=OPENCODE_VERSION, help="opencode to put in")
     build.set_defaults(func=cmd_runner_build)
 
-    images = _command(sub, "images", "list the derived agent images; --prune removes unused ones")
-    images.add_argument(
-        "--json", action="store_true", help="print them (or what --prune did) as JSON"
-    )
-    images.add_argument(
-        "--prune", action="store_true", help="remove the derived images no container uses"
-    )
-    images.add_argument(
-        "--older-than",
-        type=float,
-        default=0.0,
-        metavar="DAYS",
-        help="with --prune, only those created more than DAYS days ago (0: any age)",
-    )
-    images.set_defaults(func=cmd_images)
+    _images(sub)
 
     setup = _command(sub, "setup", "create the GitHub App (manifest flow), write the env file")
     setup.add_argument("--org", default="", help="create it for this organization")
@@ -107,6 +93,25 @@ def parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(func=cmd_doctor)
     return top
+
+
+def _images(sub: Any) -> None:
+    """`autocode images`: list the derived agent images, or prune them."""
+    images = _command(sub, "images", "list the derived agent images; --prune removes unused ones")
+    images.add_argument(
+        "--json", action="store_true", help="print them (or what --prune did) as JSON"
+    )
+    images.add_argument(
+        "--prune", action="store_true", help="remove the derived images no container uses"
+    )
+    images.add_argument(
+        "--older-than",
+        type=float,
+        default=0.0,
+        metavar="DAYS",
+        help="with --prune, only those created more than DAYS days ago (0: any age)",
+    )
+    images.set_defaults(func=cmd_images)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
