@@ -62,6 +62,7 @@ def check_runtime(settings: Settings, runner: Any, image_ok: bool) -> Check:
 def _started(settings: Settings, runner: Any, runtime: str) -> Check:
     """Start the runner image under `runtime`, hardened like an agent: what kernel answers."""
     import docker.errors
+    import requests
 
     started = time.monotonic()
     container = None
@@ -84,8 +85,9 @@ def _started(settings: Settings, runner: Any, runtime: str) -> Check:
         container.start()
         code = container.wait(timeout=60).get("StatusCode")
         said = container.logs().decode(errors="replace").strip()
-    except docker.errors.DockerException as exc:
-        text = str(getattr(exc, "explanation", None) or exc)
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        # refused, or hung (a start that never answers: seen with a pids limit too low)
+        text = str(getattr(exc, "explanation", None) or f"{exc.__class__.__name__}: {exc}")
         fix = (
             NETWORK_FIX
             if "network" in text
@@ -93,8 +95,6 @@ def _started(settings: Settings, runner: Any, runtime: str) -> Check:
             f"must leave room for its own threads, about 40); {REGISTER_FIX}"
         )
         return fail(NAME, f"{runtime}: a container did not start: {text}"[:400], fix)
-    except Exception as exc:  # noqa: BLE001 (requests' timeouts)
-        return fail(NAME, f"{runtime}: {exc.__class__.__name__}: {exc}"[:400], "check the engine")
     finally:
         if container is not None:
             with contextlib.suppress(Exception):
