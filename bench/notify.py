@@ -110,9 +110,7 @@ async def bench(args: argparse.Namespace) -> None:
         events = hook.events()
         unique = set(events)
         out_of_order = sum(
-            1
-            for ticket_id in tickets
-            if [e for t, e in events if t == ticket_id] != list(EVENTS)
+            1 for ticket_id in tickets if [e for t, e in events if t == ticket_id] != list(EVENTS)
         )
         rows = await asyncio.to_thread(store.due_notifications, time.time() + 1e9, 10_000)
     attempts = hook.attempts  # every POST the receiver saw (before it was up, none)

@@ -165,5 +165,6 @@ def main() -> None:
     out.write(f"whole-run difference minus the tests' own time: {extra:.2f} s "
               "(with the noise of the agents' own times on a shared host)\n")  # fmt: skip
 
+
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """`autocode`: serve, worker, runner build, images, setup, doctor.
 
-The parser and the entry point; what each command does is in `bot.cli.commands`.
+The parser and the entry point; what each command does is in `bot.cli.commands`
+(`images` in `bot.cli.images`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from ..errors import BotError
 from .commands import (
     DEFAULT_ENV_FILE,
     cmd_doctor,
-    cmd_images,
     cmd_runner_build,
     cmd_serve,
     cmd_setup,
     cmd_worker,
     say,
 )
+from .images import cmd_images
 
 
 def _command(

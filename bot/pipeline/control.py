@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import GitHubError
@@ -123,3 +124,22 @@ class Control:
             if t.id < ticket.id and t.kind in WORK_KINDS and t.state.final
         ]
         return earlier[-1] if earlier else None
+
+
+async def keep_lease(
+    store: TicketStore,
+    ticket_id: int,
+    worker_id: str,
+    cancel: CancelSignal,
+    lease_seconds: float,
+    clock: Callable[[], float],
+) -> None:
+    """Renew a running ticket's lease until cancelled; a lost lease stops the run."""
+    interval = max(1.0, lease_seconds / 3)
+    while True:
+        await asyncio.sleep(interval)
+        ok = await asyncio.to_thread(store.renew, ticket_id, worker_id, lease_seconds, clock())
+        if not ok:
+            log.warning("lease lost; stopping the run", extra={"ticket": ticket_id})
+            cancel.request()
+            return

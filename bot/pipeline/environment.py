@@ -30,6 +30,7 @@ from ..repo_settings.devcontainer import (
 from ..runner.recipe import BuildRecipe, Prepared
 from ..workspace import Workspace
 from . import outcomes
+from .ports import Environments
 from .report import Stage
 
 PREPARING = "preparing the environment"
@@ -67,6 +68,16 @@ class EnvironmentStage(Stage):
             state.environment = "the runner image (a fork's Dockerfile is not built)"
             self.report.log("phase", f"environment: {state.environment}")
             return None
+        return await self._make(images, workspace, image, build)
+
+    async def _make(
+        self, images: Environments, workspace: Workspace, image: str, build: BuildRecipe | None
+    ) -> Outcome | None:
+        """Makes the derived image (built, or found cached) and takes it as the run's.
+
+        An Outcome when it cannot be made or the run is cancelled meanwhile.
+        """
+        state = self.state
         await self.report.phase(PREPARING)
         started = time.monotonic()
 

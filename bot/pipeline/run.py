@@ -21,15 +21,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import repo_settings, testloop
-from ..errors import BotError, GitHubError, WorkspaceError
+from ..errors import BotError, GitHubError
 from ..github import render
 from ..github.render import Outcome
 from ..memory import session_key
 from ..models import Conclusion, RunResult, Ticket, TicketState
-from ..policy.authz import Asker, authorize
+from ..policy.authz import Asker
 from ..policy.target import NoTarget, Target, issue_target, pull_target, work_branch
 from ..workspace import Workspace
 from . import outcomes
+from .admission import admitted, load_settings
 from .agent import AgentStage
 from .brief import gather_prompt
 from .commands import Commands
@@ -159,10 +160,10 @@ class Run:
         await asyncio.to_thread(workspace.hand_to_agent, *deps.placement.owner)
         timings["clone"] = time.monotonic() - mark
         self.report.log("phase", f"cloned {ticket.repository} at {target.branch}")
-        invalid = await self._load_repo_settings(workspace)
+        invalid = await load_settings(self.deps, self.state, self.report, workspace)
         if invalid is not None:
             return invalid
-        if not await self._authorized():
+        if not await admitted(self.deps, self.state, self.report, self.asker):
             return None
         state.deadline = time.monotonic() + state.repo.run_timeout
         unprepared = await self.environment.prepare(workspace)
@@ -181,51 +182,6 @@ class Run:
         finally:
             session, state.session = state.session, None
             sessions.close(session)  # quick, and must happen even when cancelled
-
-    async def _load_repo_settings(self, workspace: Workspace) -> Outcome | None:
-        """Read `.github/autocode.yml` from the start commit; the outcome when it is invalid."""
-        try:
-            text = await asyncio.to_thread(
-                workspace.read_committed, repo_settings.PATH, repo_settings.MAX_FILE_BYTES
-            )
-        except WorkspaceError as exc:
-            problems = [exc.message]
-        else:
-            parsed = repo_settings.parse(text, repo_settings.HostLimits.of(self.deps.settings))
-            if not isinstance(parsed, repo_settings.Invalid):
-                self.state.repo = parsed
-                if parsed.found:
-                    self.report.log("phase", f"settings from {repo_settings.PATH}")
-                return None
-            problems = [str(p) for p in parsed.problems]
-        self.report.log("error", f"invalid {repo_settings.PATH}: {'; '.join(problems)}")
-        return outcomes.invalid_settings(problems)
-
-    async def _authorized(self) -> bool:
-        """The settings file may narrow who may trigger runs; False (reported) when refused."""
-        ticket, repo, app = self.state.ticket, self.state.repo, self.deps.app
-        decision = authorize(self.asker, settings=repo, repository=ticket.repository)
-        if decision.pending:
-            member = False
-            for org, slug in decision.ask_teams:
-                member = await app.team_member(
-                    ticket.repository, ticket.installation_id, org, slug, ticket.requested_by
-                )
-                if member:
-                    break
-            decision = authorize(
-                self.asker, settings=repo, repository=ticket.repository, team_member=member
-            )
-        if decision.allowed:
-            return True
-        reporter = self.report.reporter
-        await reporter.try_say(render.marker(ticket.id) + "\n" + render.not_allowed_comment(
-            ticket.requested_by))  # fmt: skip
-        outcome = Outcome(Conclusion.NEUTRAL, "not allowed by the repository's settings")
-        await reporter.conclude_check(self.report.now(), "neutral", render.check_output(outcome))
-        await self.report.finish(TicketState.REJECTED, None, decision.reason)
-        log.info("ticket rejected by the repository's settings", extra={"ticket": ticket.id})
-        return False
 
     async def _attempts(self, workspace: Workspace, target: Target) -> Outcome:
         """Setup, the agent, and the test loop; then push, or say why not."""

@@ -30,7 +30,7 @@ from ..policy.authz import Asker, authorize
 from ..runner.docker import container_user, store_key
 from ..store.base import TicketStore
 from ..workspace import Workspace
-from .control import Control
+from .control import Control, keep_lease
 from .ports import App, Engine, Environments, Repository
 from .run import Run
 from .state import CancelSignal, Deps, Placement
@@ -206,7 +206,10 @@ class Worker:
     async def process(self, ticket: Ticket) -> None:
         cancel = CancelSignal()
         self._cancels[ticket.id] = cancel
-        lease = asyncio.create_task(self._keep_lease(ticket.id, cancel))
+        seconds, now = self.settings.lease_seconds, lambda: self.clock()
+        lease = asyncio.create_task(
+            keep_lease(self.store, ticket.id, self.worker_id, cancel, seconds, now)
+        )
         context = {"ticket": ticket.id, "repository": ticket.repository, "number": ticket.number}
         log.info("ticket started", extra={**context, "kind": ticket.kind})
         try:
@@ -238,22 +241,6 @@ class Worker:
             self._cancels.pop(ticket.id, None)
             self.waiting.forget(ticket.id)
             log.info("ticket ended", extra=context)
-
-    async def _keep_lease(self, ticket_id: int, cancel: CancelSignal) -> None:
-        interval = max(1.0, self.settings.lease_seconds / 3)
-        while True:
-            await asyncio.sleep(interval)
-            ok = await asyncio.to_thread(
-                self.store.renew,
-                ticket_id,
-                self.worker_id,
-                self.settings.lease_seconds,
-                self.clock(),
-            )
-            if not ok:
-                log.warning("lease lost; stopping the run", extra={"ticket": ticket_id})
-                cancel.request()
-                return
 
     async def _finish(
         self, ticket: Ticket, state: TicketState, conclusion: str | None, error: str | None

@@ -202,18 +202,8 @@ def _button(ticket_id: int, action: str, label: str, csrf: str, css: str = "") -
     )
 
 
-def ticket_page(
-    ticket: Ticket,
-    logs: Sequence[LogLine],
-    *,
-    now: float,
-    csrf: str,
-    note: str = "",
-    notifications: Sequence[Notification] = (),
-) -> str:
-    """One ticket: its fields, Cancel/Retry, its log (streamed while it runs), its events."""
-    t = ticket
-    number = f"{'pull request' if t.is_pull_request else 'issue'} #{t.number}"
+def _details(t: Ticket, number: str, now: float) -> str:
+    """A ticket's fields as a definition list's items, leaving out the empty ones."""
     fields = [
         ("Repository", esc(t.repository)),
         ("Issue / PR", link(issue_url(t), number) if t.number > 0 else ""),
@@ -233,7 +223,22 @@ def ticket_page(
         ("Tokens in / out", f"{t.tokens_input:,} / {t.tokens_output:,}"),
         ("Cost", money(t.cost)),
     ]
-    details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in fields if value)
+    return "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in fields if value)
+
+
+def ticket_page(
+    ticket: Ticket,
+    logs: Sequence[LogLine],
+    *,
+    now: float,
+    csrf: str,
+    note: str = "",
+    notifications: Sequence[Notification] = (),
+) -> str:
+    """One ticket: its fields, Cancel/Retry, its log (streamed while it runs), its events."""
+    t = ticket
+    number = f"{'pull request' if t.is_pull_request else 'issue'} #{t.number}"
+    details = _details(t, number, now)
     actions = []
     if not t.state.final:
         actions.append(_button(t.id, "cancel", "Cancel", csrf, "danger"))

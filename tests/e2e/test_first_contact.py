@@ -217,9 +217,7 @@ def wait_ticket(serve: Serve, ticket_id: int, timeout: float = 240) -> dict[str,
     raise AssertionError(f"ticket {ticket_id} did not finish:\n{serve.output()}")
 
 
-def test_a_wrong_state_or_a_refused_code_writes_nothing(
-    serve: Serve, github: FakeGitHub
-) -> None:
+def test_a_wrong_state_or_a_refused_code_writes_nothing(serve: Serve, github: FakeGitHub) -> None:
     assert serve.wait_up().status_code == 503
     state = setup_state(httpx.get(serve.url + "/").text)
 

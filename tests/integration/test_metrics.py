@@ -123,9 +123,10 @@ def test_each_intake_outcome_is_counted(bot: str) -> None:
     assert value(samples, "autocode_queue_oldest_seconds") > 0.0
     time.sleep(0.3)
     _, later = scrape(url)
-    assert value(later, "autocode_queue_oldest_seconds") >= value(
-        samples, "autocode_queue_oldest_seconds"
-    ) + 0.25
+    assert (
+        value(later, "autocode_queue_oldest_seconds")
+        >= value(samples, "autocode_queue_oldest_seconds") + 0.25
+    )
     # nothing ran here: the run, GitHub and LLM series are there, at zero
     assert value(samples, "autocode_run_seconds_count", conclusion="success") == 0.0
     assert value(samples, "autocode_llm_tokens_total", kind="input") == 0.0

@@ -31,6 +31,7 @@ PURE = {
     "bot.config",
     "bot.envvars",
     "bot.repo_settings.devcontainer",
+    "bot.repo_settings.jsonc",
     "bot.webhook.verify",
     "bot.webhook.parse",
     "bot.triggers",
@@ -69,7 +70,7 @@ IMPURE_STDLIB = {
 }  # fmt: skip
 THIRD_PARTY_OK = {"yaml", "jsonschema", "msgspec", "orjson"}
 ENVIRON_READER = "bot.config"  # the one module that reads os.environ (and the env file)
-COMPOSITION = {"bot.cli", "bot.cli.commands", "bot.cli.__main__", "bot.__main__"}
+COMPOSITION = {"bot.cli", "bot.cli.commands", "bot.cli.images", "bot.cli.__main__", "bot.__main__"}
 
 
 def module_name(path: Path) -> str:
