@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .envvars import flag, http_url, one_of, positive, whole
+from .envvars import ci_fix_cap, flag, http_url, one_of, positive, whole
 from .errors import SettingsError
 
 NETWORK_MODES = ("internal", "none", "bridge", "host")
@@ -157,6 +157,8 @@ class Settings:
     notify_keep_days: int = 7  # a delivered notification's row is kept this long
     # a notification its receiver kept refusing this long is given up (dead), not retried
     notify_give_up_hours: float = 24.0
+    # follow-ups a pull request may get after failed checks or a review (the file's cap's cap)
+    max_ci_fix_attempts: int = 5
     admin_token: str = field(default="", repr=False)
     docker_host: str = ""
     # a remote engine over TLS, as the Docker CLI reads them: verify the engine's certificate
@@ -218,6 +220,7 @@ class Settings:
             log_keep_days=whole(environ, "AUTOCODE_LOG_KEEP_DAYS", 30, minimum=1),
             notify_keep_days=whole(environ, "AUTOCODE_NOTIFY_KEEP_DAYS", 7, minimum=1),
             notify_give_up_hours=positive(environ, "AUTOCODE_NOTIFY_GIVE_UP_HOURS") or 24.0,
+            max_ci_fix_attempts=ci_fix_cap(environ),
             admin_token=environ.get("AUTOCODE_ADMIN_TOKEN", ""),
             docker_host=environ.get("DOCKER_HOST", "").strip(),
             docker_tls_verify=environ.get("DOCKER_TLS_VERIFY", "") != "",

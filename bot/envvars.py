@@ -57,3 +57,15 @@ def one_of(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> s
     if value not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+MAX_CI_FIX_ATTEMPTS = 5  # the most follow-ups any pull request may get
+
+
+def ci_fix_cap(environ: Mapping[str, str]) -> int:
+    """AUTOCODE_MAX_CI_FIX_ATTEMPTS: 0 (follow-ups off on this host) to 5, default 5."""
+    name = "AUTOCODE_MAX_CI_FIX_ATTEMPTS"
+    value = whole(environ, name, MAX_CI_FIX_ATTEMPTS)
+    if value > MAX_CI_FIX_ATTEMPTS:
+        raise SettingsError(f"{name} must be at most {MAX_CI_FIX_ATTEMPTS}, got {value}")
+    return value

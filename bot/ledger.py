@@ -56,6 +56,11 @@ class Ledger:
         """The work is on GitHub: pushed to a pull request, which changed these files."""
         await self._write(ticket_id, pr_number=pr_number, pr_url=pr_url, files_changed=list(files))
 
+    async def pushing(self, ticket_id: int, sha: str) -> None:
+        """The run is about to push commit `sha`: recorded first, so that the commit's checks,
+        however fast, find the bot's own push (the follow-ups after failed checks)."""
+        await self._write(ticket_id, pushed_sha=sha)
+
     async def used(self, ticket_id: int, usage: Usage) -> None:
         """What the agent reported using, for the dashboard, the API and the metrics."""
         if usage.input or usage.output or usage.cost:

@@ -54,14 +54,27 @@ class TicketKind(StrEnum):
     RERUN = "rerequest"  # Re-run of the check run on GitHub
     CANCEL = "cancel"  # `/opencode cancel`, the check run's or the dashboard's Cancel
     HELP = "help"  # `/opencode help`, or an unknown sub-command
+    STOP = "stop"  # `/opencode stop` on a pull request: no more follow-ups on it
+    CI_FIX = "ci_fix"  # the checks of the bot's push to a pull request finished
+    REVIEW_FIX = "review_fix"  # a review requested changes on a pull request
     SERVICE = "service"  # the Python API's one ticket (never stored)
 
 
 # Tickets that act on other tickets; they neither wait for nor block a run.
-CONTROL_KINDS = frozenset({TicketKind.CANCEL, TicketKind.HELP})
+CONTROL_KINDS = frozenset({TicketKind.CANCEL, TicketKind.HELP, TicketKind.STOP})
+# Tickets the bot makes itself from what happened on its own pull request: each is
+# decided when claimed (the repository's settings, the per-PR cap) and may end quietly.
+FOLLOW_UP_KINDS = frozenset({TicketKind.CI_FIX, TicketKind.REVIEW_FIX})
 # Tickets that run the agent (a retry runs what it repeats).
 WORK_KINDS = frozenset(
-    {TicketKind.LABEL, TicketKind.COMMAND, TicketKind.ASK, TicketKind.RETRY, TicketKind.RERUN}
+    {
+        TicketKind.LABEL,
+        TicketKind.COMMAND,
+        TicketKind.ASK,
+        TicketKind.RETRY,
+        TicketKind.RERUN,
+        *FOLLOW_UP_KINDS,
+    }
 )
 # Seconds within which a bare request (label, or the command without new
 # instructions) for an issue joins the bare request already queued or running.
@@ -77,7 +90,7 @@ class Origin(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
     """
 
     # where the request was made: "" (a label), issue_comment, review_comment,
-    # review, check_run, retry, dashboard, api or service
+    # review, check_run, check_suite, retry, dashboard, api or service
     source: str = ""
     comment_id: int | None = None  # the comment with the command (the 👀 and the reply go there)
     comment_url: str = ""
@@ -103,6 +116,12 @@ class Origin(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
     # a check run's button or Re-run: the run, and our ticket id it names
     check_run_id: int | None = None
     external_id: str = ""
+    # a check suite of the bot's push (a CI follow-up): the suite, its App, how it ended
+    check_suite_id: int | None = None
+    suite_app: str = ""  # the App's slug, e.g. github-actions
+    suite_conclusion: str = ""
+    why: str = ""  # a follow-up: what started it, in words (set when it is claimed)
+    reply_to: tuple[int, ...] = ()  # a review's follow-up: the comments whose threads it answers
     target: int | None = None  # `cancel` of one ticket (its check run's button)
     retry_of: int | None = None  # a retry: the ticket it repeats …
     as_kind: TicketKind | None = None  # … and what that one did
@@ -202,6 +221,14 @@ class Ticket:
     tokens_output: int = 0
     cost: float = 0.0
     files_changed: tuple[str, ...] = ()
+    pushed_sha: str | None = None  # the commit the run pushed (recorded before the push)
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether a retry can repeat it: not a control ticket, nor a follow-up that never ran."""
+        if self.kind in CONTROL_KINDS:
+            return False
+        return self.kind not in FOLLOW_UP_KINDS or self.check_run_id is not None
 
 
 @dataclass

@@ -107,6 +107,7 @@ class Receipt:
     pr_url: str | None = None
     files: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    pushed: str = ""  # the commit pushed
 
     async def commented(self, ticket_id: int, comment_id: int) -> None:
         return None
@@ -120,6 +121,9 @@ class Receipt:
         self, ticket_id: int, *, pr_number: int, pr_url: str, files: Sequence[str]
     ) -> None:
         self.pr_number, self.pr_url, self.files = pr_number, pr_url, list(files)
+
+    async def pushing(self, ticket_id: int, sha: str) -> None:
+        self.pushed = sha
 
     async def used(self, ticket_id: int, usage: Usage) -> None:
         self.usage = usage

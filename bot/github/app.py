@@ -15,6 +15,7 @@ from githubkit import AppAuthStrategy, GitHub
 
 from ..errors import GitHubError
 from .calls import RETRY, TIMEOUT, EventHooks, SharedTransport, call, status_of, token_client
+from .feedback import LOG_PERMISSIONS, FeedbackReader, NoActionsAccess, download_job_log
 from .repo import RepoClient
 from .tokens import (
     MEMBERS_PERMISSIONS,
@@ -132,6 +133,37 @@ class GitHubApp:
             raise
         data = found.json()
         return isinstance(data, dict) and data.get("state") == "active"
+
+    async def job_log(self, repository: str, installation_id: int | None, job_id: int) -> bytes:
+        """The end of a GitHub Actions job's log; NoActionsAccess without `actions: read`.
+
+        No run needs `actions: read`: a separate short-lived token asks for it, and
+        an App not granted it (GitHub's 422 for the token) gets NoActionsAccess.
+        """
+        if installation_id is None:
+            installation_id = await self.installation_id(repository)
+        name = repository.split("/", 1)[1]
+        try:
+            response = await call(
+                lambda: self._rest.apps.async_create_installation_access_token(
+                    installation_id, data={"repositories": [name], "permissions": LOG_PERMISSIONS}
+                )
+            )
+        except GitHubError as exc:
+            if status_of(exc) == 422:
+                raise NoActionsAccess("the App is not granted `actions: read`") from exc
+            raise
+        token = response.parsed_data.token
+        return await download_job_log(
+            self.api_url, repository, job_id, token, transport=self.transport
+        )
+
+    async def feedback(self, repository: str, installation_id: int | None) -> FeedbackReader:
+        """Reads of a pull request's checks, reviews and settings with the run's token."""
+        token = await self.token(repository, installation_id)
+        return FeedbackReader(
+            self.api_url, repository, token, transport=self.transport, event_hooks=self.event_hooks
+        )
 
     async def identity(self, repo: Repository) -> Identity:
         """The `<slug>[bot]` account the App commits as.

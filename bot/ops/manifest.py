@@ -25,6 +25,7 @@ from githubkit.exception import GitHubException, RequestError, RequestFailed
 
 from ..errors import SetupError
 from ..github.client import RUN_PERMISSIONS, TIMEOUT
+from ..github.feedback import LOG_PERMISSIONS
 
 log = logging.getLogger("bot.setup")
 
@@ -35,6 +36,7 @@ EVENTS = [
     "pull_request_review_comment",
     "pull_request_review",
     "check_run",
+    "check_suite",  # the checks of the bot's pushes: fixes after failed CI
 ]
 CODE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
@@ -103,7 +105,7 @@ class SetupOptions:
             "hook_attributes": {"url": self.webhook_url, "active": True},
             "redirect_url": redirect_url,
             "public": False,
-            "default_permissions": dict(RUN_PERMISSIONS),
+            "default_permissions": {**RUN_PERMISSIONS, **LOG_PERMISSIONS},
             "default_events": list(EVENTS),
         }
 

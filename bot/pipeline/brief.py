@@ -7,11 +7,12 @@ count); the bot's own comments are left out. The wording is
 
 from __future__ import annotations
 
-from ..models import Origin, TicketKind
-from ..runner.prompt import CodeLocation, ThreadComment, build_prompt, ticket_prompt
+from ..models import FOLLOW_UP_KINDS, Origin, TicketKind
+from ..runner.feedback import MAX_BRIEF
+from ..runner.prompt import MAX_BODY, CodeLocation, ThreadComment, build_prompt, ticket_prompt
 from ..triggers.rules import is_bot
 from .ports import Repository
-from .state import RunState, ticket_kind_and_priority
+from .state import RunState, effective_kind, ticket_kind_and_priority
 
 
 def code_location(origin: Origin) -> CodeLocation | None:
@@ -56,4 +57,6 @@ async def gather_prompt(gh: Repository, state: RunState) -> str:
         test_command="" if state.ask else repo.test,
         protected=() if state.ask else repo.protected_paths,
         ask=state.ask,
+        # a follow-up's task carries its checks' output and logs, or a review's comments
+        task_limit=MAX_BRIEF if effective_kind(ticket) in FOLLOW_UP_KINDS else MAX_BODY,
     )

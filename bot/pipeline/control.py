@@ -51,10 +51,34 @@ class Control:
         signal.request(by)
         return True
 
+    async def poll_requests(self) -> None:
+        """Cancel requests made anywhere (another process, another host) reach our runs."""
+        if not self.running:
+            return
+        try:
+            asked = await asyncio.to_thread(self.store.cancel_requests, list(self.running))
+        except Exception:
+            log.warning("cannot read cancel requests", exc_info=True)
+            return
+        for ticket_id, by in asked.items():
+            self.stop(ticket_id, by)
+
     async def help(self, ticket: Ticket, reporter: Reporter) -> None:
         """`/opencode help`: the command list (also for an unknown sub-command)."""
         await reporter.post(help_text(self.command, ticket.origin.unknown))
         await self.ledger.finished(ticket.id, TicketState.SUCCEEDED, conclusion="neutral")
+
+    async def stop_follow_ups(self, ticket: Ticket, reporter: Reporter) -> None:
+        """`stop` on a pull request: no more follow-ups of its checks or reviews."""
+        if not ticket.is_pull_request:
+            await reporter.post(render.stop_needs_a_pull_request(self.command))
+            await self.ledger.finished(
+                ticket.id, TicketState.SUCCEEDED, conclusion="neutral", error="not a pull request"
+            )
+            return
+        await reporter.post(render.follow_ups_stopped(self.command))
+        await self.ledger.finished(ticket.id, TicketState.SUCCEEDED, conclusion="success")
+        log.info("follow-ups stopped", extra={"ticket": ticket.id, "number": ticket.number})
 
     async def cancel(
         self, ticket: Ticket, gh: Repository, reporter: Reporter, asker: Asker
@@ -121,7 +145,7 @@ class Control:
         earlier = [
             t
             for t in await lane(self.store, ticket, tuple(TicketState))
-            if t.id < ticket.id and t.kind in WORK_KINDS and t.state.final
+            if t.id < ticket.id and t.kind in WORK_KINDS and t.state.final and t.repeatable
         ]
         return earlier[-1] if earlier else None
 

@@ -19,6 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..github.client import AccessToken, Identity
 from ..models import Ticket, TicketState, Usage
+from ..policy.followup import Suite
+from ..runner.feedback import Annotation, FailedCheck, Review
 from ..runner.recipe import BuildRecipe, Prepared
 from ..runner.spec import ContainerExit, ContainerSpec
 
@@ -53,6 +55,18 @@ class Repository(Protocol):
     ) -> None: ...
 
 
+class Feedback(Protocol):
+    """What GitHub tells of a pull request after the bot's push (`github.feedback`)."""
+
+    async def suites(self, sha: str) -> list[Suite]: ...
+    async def failed_runs(self, suite: Suite) -> list[dict[str, Any]]: ...
+    async def annotations(self, run_id: int, limit: int = 50) -> list[Annotation]: ...
+    async def failed_check(self, run: dict[str, Any]) -> FailedCheck: ...
+    async def review(self, number: int, review_id: int) -> Review: ...
+    async def file(self, path: str, ref: str, limit: int) -> bytes | None: ...
+    async def comment_body(self, comment_id: int) -> str: ...
+
+
 class App(Protocol):
     """The GitHub App: installation tokens for one repository, its identity, team lookups."""
 
@@ -63,6 +77,14 @@ class App(Protocol):
         self, repository: str, installation_id: int | None, org: str, team: str, login: str
     ) -> bool: ...
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class FeedbackSource(Protocol):
+    """The App's reads for follow-ups (`github.app.GitHubApp`): checks, reviews, job logs."""
+
+    async def feedback(self, repository: str, installation_id: int | None) -> Feedback: ...
+    async def job_log(self, repository: str, installation_id: int | None, job_id: int) -> bytes: ...
 
 
 class Containers(Protocol):
@@ -127,6 +149,7 @@ class TicketLedger(Protocol):
     async def published(
         self, ticket_id: int, *, pr_number: int, pr_url: str, files: Sequence[str]
     ) -> None: ...
+    async def pushing(self, ticket_id: int, sha: str) -> None: ...
     async def used(self, ticket_id: int, usage: Usage) -> None: ...
     async def finished(
         self,

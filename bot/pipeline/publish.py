@@ -19,6 +19,7 @@ from ..github import render
 from ..github.render import Outcome
 from ..models import Conclusion, RunResult, Ticket, TicketKind
 from ..policy.target import Target
+from ..runner.feedback import replies, thread_reply
 from ..testloop import find_annotations
 from ..workspace import Author, Workspace
 from .outcomes import published, test_reason
@@ -60,7 +61,11 @@ class Publisher:
         mark = time.monotonic()
         identity = await deps.app.identity(self.gh)
         message = commit_message(ticket, state.title, pull_request=target.pull is not None)
-        await asyncio.to_thread(workspace.commit, message, Author(identity.name, identity.email))
+        sha = await asyncio.to_thread(
+            workspace.commit, message, Author(identity.name, identity.email)
+        )
+        await deps.ledger.pushing(ticket.id, sha)
+        state.pushed = sha
         token = await deps.app.token(ticket.repository, ticket.installation_id)
         await asyncio.to_thread(workspace.push, token.token, target.branch)
         state.progress.timings["commit_push"] = time.monotonic() - mark
@@ -129,6 +134,19 @@ class Publisher:
             notes=notes,
             annotations=await self._annotations(workspace),
         )
+
+    async def answer_review(self, result: RunResult, files: Sequence[str]) -> None:
+        """A review's follow-up: in each of its threads, what was done (the agent's line)."""
+        state = self.state
+        threads = state.ticket.origin.reply_to
+        said = replies(result.final_text, len(threads))
+        for number, comment_id in enumerate(threads, start=1):
+            body = thread_reply(said.get(number), state.pushed or None, changed=bool(files))
+            try:
+                await self.gh.reply_review(state.ticket.number, comment_id, body)
+            except GitHubError as exc:
+                log.warning("a review thread was not answered",
+                            extra={"ticket": state.ticket.id, "error": exc.message})  # fmt: skip
 
     async def unreported_branch(self, target: Target) -> list[str]:
         """The files an earlier attempt pushed to the branch when no pull request shows them."""

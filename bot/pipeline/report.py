@@ -75,6 +75,7 @@ class RunReport:
             self.details_url(),
             attempts=lines,
             with_tests=bool(state.repo.test) and not state.ask,
+            why=state.ticket.origin.why,
         )
         await self.reporter.try_say(comment)
         output = render.progress_output(progress.phase, elapsed, progress.last_step, attempts=lines)
@@ -121,6 +122,8 @@ class RunReport:
             outcome = replace(outcome, proxied=proxied)
         if run.environment:
             outcome = replace(outcome, environment=run.environment)
+        if run.ticket.origin.why:
+            outcome = replace(outcome, why=run.ticket.origin.why)
         body = (
             render.answer_comment(run.ticket.id, outcome)
             if run.ask and outcome.conclusion is Conclusion.NEUTRAL

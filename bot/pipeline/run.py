@@ -209,8 +209,12 @@ class Run:
                 return await self.publisher.open_pull(target, pushed, result)
         if not files:
             common = state.common(result, self.report.now())
-            return outcomes.no_changes(result, state.dropped, common)
-        return await self.publisher.push(workspace, target, files, result)
+            outcome = outcomes.no_changes(result, state.dropped, common)
+        else:
+            outcome = await self.publisher.push(workspace, target, files, result)
+        if state.ticket.origin.reply_to:
+            await self.publisher.answer_review(result, files)
+        return outcome
 
     async def _test_loop(
         self, workspace: Workspace, result: RunResult, files: list[str]

@@ -118,6 +118,7 @@ class RunState:
     image: str = ""  # the image of the run's containers ("" = the host's runner image)
     container_env: dict[str, str] = field(default_factory=dict)  # the dev container's containerEnv
     environment: str = ""  # which image ran, and whether it was built, in words
+    pushed: str = ""  # the commit the run pushed
 
     @classmethod
     def start(cls, ticket: Ticket, settings: Settings, now: float) -> RunState:

@@ -14,7 +14,7 @@ from ..errors import GitHubError
 from ..github import render
 from ..github.reporter import Reporter
 from ..ledger import Ledger
-from ..models import CONTROL_KINDS, Ticket, TicketState
+from ..models import CONTROL_KINDS, FOLLOW_UP_KINDS, Ticket, TicketKind, TicketState
 from ..policy.authz import Asker, Decision, authorize
 from ..store.base import TicketStore
 from .ports import Repository
@@ -51,6 +51,8 @@ async def asker_of(gh: Repository, ticket: Ticket) -> Asker:
     """
     if ticket.origin.operator:
         return Asker(ticket.requested_by, "admin", operator=True)
+    if ticket.kind == TicketKind.CI_FIX:  # the bot's own follow-up, opted into by the settings
+        return Asker(ticket.requested_by, "admin", operator=True)
     return Asker(ticket.requested_by, await gh.permission(ticket.requested_by))
 
 
@@ -82,8 +84,8 @@ class Waiting:
             return
         self._announced[running.id] = now
         for waiting in await lane(self.store, running, (TicketState.QUEUED,)):
-            if waiting.comment_id is not None:
-                continue
+            if waiting.comment_id is not None or waiting.kind in FOLLOW_UP_KINDS:
+                continue  # a follow-up says nothing until it is decided
             reporter = Reporter(gh, waiting)
             asker = await asker_of(gh, waiting)
             decision = authorize(asker)

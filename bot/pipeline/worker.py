@@ -25,12 +25,13 @@ from ..github.reporter import Reporter
 from ..hooks import TicketEvents
 from ..ledger import Ledger
 from ..memory import session_store
-from ..models import Ticket, TicketKind, TicketState
+from ..models import FOLLOW_UP_KINDS, Ticket, TicketKind, TicketState
 from ..policy.authz import Asker, authorize
 from ..runner.docker import container_user, store_key
 from ..store.base import TicketStore
 from ..workspace import Workspace
 from .control import Control, keep_lease
+from .followups import FollowUps
 from .ports import App, Engine, Environments, Repository
 from .run import Run
 from .state import CancelSignal, Deps, Placement
@@ -80,6 +81,7 @@ class Worker:
         self._cancels: dict[int, CancelSignal] = {}  # the tickets running here
         self.waiting = Waiting(store, self.ledger)
         self.control = Control(store, self.ledger, settings.command, self._cancels)
+        self.follow_ups = FollowUps(store, self.ledger, settings, github)
         self._tasks: set[asyncio.Task[None]] = set()
         # names the database on container labels, never revealing its URL
         self.store_key = store_key(settings.database_url)
@@ -99,6 +101,9 @@ class Worker:
             TicketKind.RERUN: self._retry,
             TicketKind.CANCEL: self._cancel_runs,
             TicketKind.HELP: self._help,
+            TicketKind.STOP: self._stop,
+            TicketKind.CI_FIX: self._follow_up,
+            TicketKind.REVIEW_FIX: self._follow_up,
         }
 
     def _deps(self, placement: Placement, workspace: Callable[[Path, str], Workspace]) -> Deps:
@@ -141,7 +146,7 @@ class Worker:
         log.info("worker started", extra={"worker": self.worker_id})
         while not stop.is_set():
             await self.upkeep.tick()
-            await self._poll_cancels()
+            await self.control.poll_requests()
             while len(self._tasks) < self.settings.max_parallel and not stop.is_set():
                 if not await self._docker_ready():
                     break
@@ -189,18 +194,6 @@ class Worker:
             return False
         self.docker_ok = True
         return True
-
-    async def _poll_cancels(self) -> None:
-        """Cancel requests made anywhere (another process, another host) reach our runs."""
-        if not self._cancels:
-            return
-        try:
-            asked = await asyncio.to_thread(self.store.cancel_requests, list(self._cancels))
-        except Exception:
-            log.warning("cannot read cancel requests", exc_info=True)
-            return
-        for ticket_id, by in asked.items():
-            self.cancel(ticket_id, by)
 
     # -- one ticket ----------------------------------------------------------
     async def process(self, ticket: Ticket) -> None:
@@ -256,7 +249,8 @@ class Worker:
             return
         asker = await asker_of(gh, ticket)
         job = Job(ticket, gh, Reporter(gh, ticket), asker, cancel)
-        if ticket.kind != TicketKind.CANCEL:  # cancel decides with the runs it would stop
+        # cancel decides with the runs it would stop, a follow-up once it knows it is one
+        if ticket.kind != TicketKind.CANCEL and ticket.kind not in FOLLOW_UP_KINDS:
             decision = authorize(asker)
             if not decision.allowed:
                 await reject(self.ledger, ticket, job.reporter, asker, decision)
@@ -268,6 +262,15 @@ class Worker:
 
     async def _help(self, job: Job) -> None:
         await self.control.help(job.ticket, job.reporter)
+
+    async def _stop(self, job: Job) -> None:
+        await self.control.stop_follow_ups(job.ticket, job.reporter)
+
+    async def _follow_up(self, job: Job) -> None:
+        """Failed checks or a review on a pull request: a run, if the bot's and allowed."""
+        resolved = await self.follow_ups.resolve(job.ticket, job.gh, job.reporter, job.asker)
+        if resolved is not None:
+            await self._run(job._replace(ticket=resolved, reporter=Reporter(job.gh, resolved)))
 
     async def _cancel_runs(self, job: Job) -> None:
         await self.control.cancel(job.ticket, job.gh, job.reporter, job.asker)

@@ -83,6 +83,15 @@ def _over_limits(data: dict[str, Any], root: yaml.MappingNode, host: HostLimits)
             problems.append(Problem(at(key), message))
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(Problem(at(key), f"`{key}` must be a finite number"))
+    fixes = data.get("ci_fix_attempts")
+    if isinstance(fixes, int) and fixes > host.max_ci_fix_attempts:
+        problems.append(
+            Problem(
+                at("ci_fix_attempts"),
+                f"`ci_fix_attempts` is {fixes}, more than this host allows "
+                f"(AUTOCODE_MAX_CI_FIX_ATTEMPTS is {host.max_ci_fix_attempts})",
+            )
+        )
     if data.get("network") == "bridge" and not host.containers_may_go_out:
         problems.append(
             Problem(

@@ -15,6 +15,7 @@ MAX_FILE_BYTES = 64 * 1024
 MAX_ATTEMPTS = 10
 DEFAULT_ATTEMPTS = 3
 DEFAULT_COMMAND_TIMEOUT = 600  # seconds one setup or test command may take
+MAX_CI_FIX_ATTEMPTS = 5  # follow-ups (failed checks, reviews) one pull request may get
 # Always protected, whatever the file says: CI definitions run with the repository's
 # secrets, and the settings file itself would otherwise let an agent lift its own limits.
 ALWAYS_PROTECTED = (".github/workflows/**", PATH)
@@ -69,6 +70,9 @@ SCHEMA: dict[str, Any] = {
         "max_tokens_per_run": {"type": "integer", "minimum": 1},
         # the image the setup, agent and test containers derive from (a Docker reference)
         "image": {"type": "string", "pattern": r"^[a-z0-9][A-Za-z0-9._/:@-]{0,254}$"},
+        # the bot's own pull requests: fixes after failed checks, answers to reviews
+        "ci_fix_attempts": {"type": "integer", "minimum": 0, "maximum": MAX_CI_FIX_ATTEMPTS},
+        "on_review": {"enum": ["changes_requested", "off"]},
     },
 }
 KEYS = tuple(SCHEMA["properties"])

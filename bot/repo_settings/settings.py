@@ -20,6 +20,7 @@ class HostLimits:
     max_tokens_per_run: int | None = None
     network: str = "internal"  # AUTOCODE_AGENT_NETWORK
     model: str = ""
+    max_ci_fix_attempts: int = 5  # AUTOCODE_MAX_CI_FIX_ATTEMPTS
 
     @classmethod
     def of(cls, settings: Settings) -> HostLimits:
@@ -29,6 +30,7 @@ class HostLimits:
             max_tokens_per_run=settings.max_tokens_per_run,
             network=settings.agent_network,
             model=settings.model,
+            max_ci_fix_attempts=settings.max_ci_fix_attempts,
         )
 
     @property
@@ -58,6 +60,8 @@ class RepoSettings:
     max_cost_per_run: float | None = None
     max_tokens_per_run: int | None = None
     image: str = ""  # the repository's image, the agent's derives from ("": its dev container)
+    ci_fix_attempts: int = 0  # follow-ups a bot pull request may get (0: none after failed CI)
+    on_review: str = "changes_requested"  # a review requesting changes gets a follow-up, or off
 
     @classmethod
     def defaults(cls, host: HostLimits) -> RepoSettings:
@@ -98,6 +102,8 @@ def resolve(data: dict[str, Any], host: HostLimits, *, found: bool) -> RepoSetti
         max_cost_per_run=float(cost) if cost is not None else None,
         max_tokens_per_run=int(tokens) if tokens is not None else None,
         image=str(data.get("image") or ""),
+        ci_fix_attempts=int(data.get("ci_fix_attempts", 0)),
+        on_review=str(data.get("on_review", "changes_requested")),
     )
 
 

@@ -53,12 +53,17 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _request(
-    repository: str, number: int, kind: str, instructions: str, is_pull_request: bool
+    repository: str,
+    number: int,
+    kind: str,
+    instructions: str,
+    is_pull_request: bool,
+    task_limit: int = MAX_BODY,
 ) -> list[str]:
     """What is asked: the task given, or the issue to resolve; on a pull request, its branch."""
     parts: list[str] = []
     if instructions.strip():
-        parts += ["Your task:", _clip(instructions, MAX_BODY), ""]
+        parts += ["Your task:", _clip(instructions, task_limit), ""]
         parts.append(f"Context: {kind} #{number} of {repository}.")
     else:
         parts.append(f"Resolve {kind} #{number} of the repository {repository}.")
@@ -138,15 +143,19 @@ def build_prompt(
     test_command: str = "",
     protected: Sequence[str] = (),
     ask: bool = False,
+    task_limit: int = MAX_BODY,
 ) -> str:
     """The full prompt: request first, then the issue and its thread as context, then rules.
+
+    `task_limit`: the characters of `instructions` kept (a follow-up's task,
+    with its checks' output and logs, may be longer than a person's request).
 
     The repository's own settings (`.github/autocode.yml`) come last before the
     rules: the maintainers' instructions, the command the change is tested
     with, and the paths whose changes are undone.
     """
     kind = "pull request" if is_pull_request else "issue"
-    parts = _request(repository, number, kind, instructions, is_pull_request)
+    parts = _request(repository, number, kind, instructions, is_pull_request, task_limit)
     if location is not None:
         parts += _review_location(location)
     parts += _thread(title, body, comments)

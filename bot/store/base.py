@@ -24,6 +24,7 @@ UPDATABLE = frozenset(
         "tokens_output",
         "cost",
         "files_changed",
+        "pushed_sha",
         "title",
         "body",
         "instructions",
@@ -116,6 +117,12 @@ class TicketStore(Protocol):
         before: int | None = None,
     ) -> Sequence[Ticket]:
         """Newest first; `before` (a ticket id) pages on to older ones."""
+
+    def pull_tickets(self, repository: str, number: int, limit: int = 500) -> Sequence[Ticket]:
+        """Newest first: the tickets made on pull request `number`, or that pushed to it."""
+
+    def pusher(self, repository: str, sha: str) -> Ticket | None:
+        """The ticket whose run pushed commit `sha` (recorded before the push), if any."""
 
     def claim(self, worker_id: str, lease_seconds: float, now: float) -> Ticket | None:
         """Take the oldest runnable queued ticket (none running for its issue) with a lease."""

@@ -28,6 +28,7 @@ from .pgbatch import pg_text as _text
 from .postgres_db import CONNECT_TIMEOUT, MIGRATION_LOCK, Conn, _passwords, redact_url
 from .postgres_logs import PostgresLogs
 from .postgres_outbox import PostgresOutbox
+from .postgres_pulls import PostgresPulls
 from .rows import COLUMNS, FAIR_ORDER, ticket_from_row
 
 # What other modules import from here, the pool's names among them.
@@ -42,7 +43,7 @@ ONE_RUNNING_INDEX = "tickets_one_running"
 CLAIM_ATTEMPTS = 32
 
 
-class PostgresStore(PostgresLogs, PostgresOutbox):
+class PostgresStore(PostgresLogs, PostgresOutbox, PostgresPulls):
     """TicketStore on a PostgreSQL database; safe for many threads and many processes."""
 
     inline_writes = False

@@ -18,7 +18,7 @@ COLUMNS = (
     "is_pull_request, title, body, requested_by, instructions, context, state, created_at, "
     "conclusion, error, branch, head_sha, pr_number, pr_url, check_run_id, comment_id, "
     "attempts, started_at, finished_at, lease_owner, lease_expires_at, tokens_input, "
-    "tokens_output, cost, files_changed"
+    "tokens_output, cost, files_changed, pushed_sha"
 )
 
 
@@ -48,7 +48,7 @@ def ticket_from_row(row: Sequence[Any]) -> Ticket:
         is_pr, title, body, requested_by, instructions, context, state, created_at,
         conclusion, error, branch, head_sha, pr_number, pr_url, check_run_id, comment_id,
         attempts, started_at, finished_at, lease_owner, lease_expires_at, tokens_input,
-        tokens_output, cost, files_changed,
+        tokens_output, cost, files_changed, pushed_sha,
     ) = row  # fmt: skip
     return Ticket(
         id=int(id_),
@@ -86,4 +86,5 @@ def ticket_from_row(row: Sequence[Any]) -> Ticket:
         files_changed=tuple(
             json.loads(files_changed) if isinstance(files_changed, str) else files_changed or ()
         ),
+        pushed_sha=pushed_sha,
     )

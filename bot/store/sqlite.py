@@ -20,6 +20,7 @@ from .rows import COLUMNS as _COLUMNS
 from .rows import FAIR_ORDER, migrations, ticket_from_row
 from .sqlite_logs import SQLiteLogs
 from .sqlite_outbox import SQLiteOutbox
+from .sqlite_pulls import SQLitePulls
 
 __all__ = ["SQLiteStore", "migrations", "ticket_from_row"]
 
@@ -40,7 +41,7 @@ _INSERT = (
 )
 
 
-class SQLiteStore(SQLiteLogs, SQLiteOutbox):
+class SQLiteStore(SQLiteLogs, SQLiteOutbox, SQLitePulls):
     """TicketStore on one SQLite file; safe to share between threads of one process."""
 
     inline_writes = True

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-SUBCOMMANDS = ("fresh", "ask", "retry", "cancel", "help")
+SUBCOMMANDS = ("fresh", "ask", "retry", "cancel", "stop", "help")
 NAMES = ("run", *SUBCOMMANDS)
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
@@ -191,6 +191,8 @@ def help_text(command: str, unknown: str = "") -> str:
         f"- `{command} ask <question>` — answer a question about the code; nothing is pushed.",
         f"- `{command} retry` — run the last request again.",
         f"- `{command} cancel` — stop the queued or running request.",
+        f"- `{command} stop` — on a pull request: no more fixes after failed checks"
+        " or reviews that request changes.",
         f"- `{command} help` — show this list.",
     ]
     return "\n".join(lines)

@@ -8,51 +8,15 @@ is left to the worker, so the webhook can answer in milliseconds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PayloadError
 from ..models import Delivery, Origin, TicketKind, Trigger
 from ..webhook.parse import field, optional
+from .base import Decision, Ignore, RuleSettings, is_bot, repository_of
+from .checks import check_run, check_suite
 from .commands import Command, parse_command
 
-
-@dataclass(frozen=True)
-class Ignore:
-    """The delivery makes no ticket; `reason` says why (for logs and the 200 answer)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class RuleSettings:
-    """The parts of the settings the rules depend on."""
-
-    trigger_label: str = "auto-code"
-    command: str = "/opencode"
-    # our App's ID (or client ID): only its check runs are ours; "" trusts the name alone
-    app_id: str = ""
-    check_name: str = "Auto-Code"
-
-
-Decision = Trigger | Ignore
-
-
-def is_bot(user: Any) -> bool:
-    """True for any Bot account (the App itself included): bots never trigger runs."""
-    if not isinstance(user, dict):
-        return False
-    login = user.get("login")
-    return user.get("type") == "Bot" or (isinstance(login, str) and login.endswith("[bot]"))
-
-
-def _repository(payload: dict[str, Any]) -> tuple[str, str, int | None]:
-    full_name = field(payload, "repository", "full_name")
-    clone_url = field(payload, "repository", "clone_url")
-    if "/" not in full_name:
-        raise PayloadError("repository.full_name must be owner/name")
-    installation_id = optional(payload, "installation", "id", kind=int)
-    return full_name, clone_url, installation_id
+__all__ = ["Decision", "Ignore", "RuleSettings", "decide", "is_bot"]
 
 
 def decide(delivery: Delivery, rules: RuleSettings) -> Decision:
@@ -61,7 +25,8 @@ def decide(delivery: Delivery, rules: RuleSettings) -> Decision:
     if handler is None:
         return Ignore(f"event {delivery.event} is not handled")
     payload = delivery.payload
-    if is_bot(payload.get("sender")):
+    # a check suite's sender is whoever pushed, often a bot (this one, after its own push)
+    if delivery.event != "check_suite" and is_bot(payload.get("sender")):
         return Ignore("sent by a bot")
     return handler(delivery, rules)
 
@@ -76,7 +41,7 @@ def _issues(delivery: Delivery, rules: RuleSettings) -> Decision:
     issue = field(payload, "issue", kind=dict)
     if optional(issue, "state") == "closed":
         return Ignore("the issue is closed")
-    repository, clone_url, installation_id = _repository(payload)
+    repository, clone_url, installation_id = repository_of(payload)
     return Trigger(
         kind=TicketKind.LABEL,
         repository=repository,
@@ -97,6 +62,7 @@ _COMMAND_KINDS = {
     "ask": TicketKind.ASK,
     "retry": TicketKind.RETRY,
     "cancel": TicketKind.CANCEL,
+    "stop": TicketKind.STOP,
     "help": TicketKind.HELP,
 }
 
@@ -116,7 +82,7 @@ def _command_trigger(
     origin: Origin,
 ) -> Trigger:
     """The Trigger for a command written in a comment or review on `thread` (issue or PR)."""
-    repository, clone_url, installation_id = _repository(payload)
+    repository, clone_url, installation_id = repository_of(payload)
     return Trigger(
         kind=_COMMAND_KINDS[command.name],
         repository=repository,
@@ -201,8 +167,6 @@ def _review(delivery: Delivery, rules: RuleSettings) -> Decision:
         return Ignore("review written by a bot or an app")
     body = optional(review, "body")
     command = parse_command(body, rules.command) if body else None
-    if command is None:
-        return Ignore("the review holds no command")
     pull = field(payload, "pull_request", kind=dict)
     origin = Origin(
         source="review",
@@ -210,49 +174,24 @@ def _review(delivery: Delivery, rules: RuleSettings) -> Decision:
         review_url=field(review, "html_url"),
         **_pull_request_code(pull),
     )
-    return _command_trigger(payload, command, pull, review, is_pull_request=True, origin=origin)
-
-
-def _check_run(delivery: Delivery, rules: RuleSettings) -> Decision:
-    payload = delivery.payload
-    if delivery.action == "rerequested":
-        kind = TicketKind.RERUN
-    elif delivery.action == "requested_action":
-        identifier = optional(payload, "requested_action", "identifier")
-        if identifier != "cancel":
-            return Ignore(f"check run action {identifier!r} is not handled")
-        kind = TicketKind.CANCEL
-    else:
-        return Ignore(f"check_run.{delivery.action} is not handled")
-    check_run = field(payload, "check_run", kind=dict)
-    name = field(check_run, "name")
-    if name != rules.check_name:
-        return Ignore(f"check run {name!r} is not ours")
-    if rules.app_id:
-        app_id = field(check_run, "app", "id", kind=int)
-        client_id = optional(check_run, "app", "client_id")
-        if rules.app_id not in (str(app_id), client_id):
-            return Ignore(f"check run of app {app_id} is not ours")
-    pulls = optional(check_run, "pull_requests", kind=list) or []
-    number = field(pulls[0], "number", kind=int) if pulls else 0
-    repository, clone_url, installation_id = _repository(payload)
+    if command is not None:
+        return _command_trigger(payload, command, pull, review, is_pull_request=True, origin=origin)
+    if str(optional(review, "state") or "").lower() != "changes_requested":
+        return Ignore("the review holds no command")
+    # changes requested on a pull request: the worker decides whether it is the bot's own,
+    # and whether its settings (`on_review`) and its follow-up cap let it go on
+    repository, clone_url, installation_id = repository_of(payload)
     return Trigger(
-        kind=kind,
+        kind=TicketKind.REVIEW_FIX,
         repository=repository,
         clone_url=clone_url,
         installation_id=installation_id,
-        number=number,
-        is_pull_request=bool(pulls),
-        title=name,
-        body="",
-        requested_by=field(payload, "sender", "login"),
-        origin=Origin(
-            source="check_run",
-            check_run_id=field(check_run, "id", kind=int),
-            # our ticket id, set when the bot created the check run
-            external_id=optional(check_run, "external_id") or "",
-            head_sha=field(check_run, "head_sha"),
-        ),
+        number=field(pull, "number", kind=int),
+        is_pull_request=True,
+        title=field(pull, "title"),
+        body=optional(pull, "body") or "",
+        requested_by=field(review, "user", "login"),
+        origin=origin,
     )
 
 
@@ -261,5 +200,6 @@ _HANDLERS: dict[str, Callable[[Delivery, RuleSettings], Decision]] = {
     "issue_comment": _issue_comment,
     "pull_request_review_comment": _review_comment,
     "pull_request_review": _review,
-    "check_run": _check_run,
+    "check_run": check_run,
+    "check_suite": check_suite,
 }

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Route
 
 from ..config import Settings
-from ..models import CONTROL_KINDS, Ticket, TicketState
+from ..models import Ticket, TicketState
 from ..store.base import TicketStore
 from . import actions, assets, templates
 from .auth import COOKIE, SESSION_SECONDS, Guard
@@ -181,11 +181,18 @@ class Dashboard:
             return page(templates.layout("Not found", body), 404)
         logs = await run_in_threadpool(self.store.logs, ticket_id, 0, 5000)
         notifications = await run_in_threadpool(self.store.notifications, ticket_id)
+        pull = ticket.pr_number or (ticket.number if ticket.is_pull_request else None)
+        chain = (
+            await run_in_threadpool(self.store.pull_tickets, ticket.repository, pull)
+            if pull
+            else []
+        )
         return page(
             templates.ticket_page(
                 ticket,
                 logs,
                 notifications=notifications,
+                chain=chain,
                 now=self.clock(),
                 csrf=self.csrf(request),
                 note=request.query_params.get("note", ""),
@@ -225,10 +232,10 @@ class Dashboard:
         ticket = await self.get(ticket_id)
         if ticket is None:
             return page(templates.layout("Not found", f"<h1>No ticket {ticket_id}</h1>"), 404)
-        if not ticket.state.final or ticket.kind in CONTROL_KINDS:
+        if not ticket.state.final or not ticket.repeatable:
             body = (
                 f"<h1>Ticket {ticket_id} cannot be retried</h1>"
-                "<p>Only a finished run can be retried.</p>"
+                "<p>Only a finished run can be retried (a follow-up that never ran cannot).</p>"
                 f"<p><a href='/tickets/{ticket_id}'>Back</a></p>"
             )
             return page(templates.layout("Conflict", body), 409)

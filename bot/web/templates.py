@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from ..github.render import duration, money
-from ..models import CONTROL_KINDS, Ticket, TicketState
+from ..models import Ticket, TicketState
 from ..notify.publisher import receiver
 from ..store.base import LogLine, Notification
 
@@ -193,6 +193,25 @@ def notification_table(rows: Sequence[Notification]) -> str:
     )
 
 
+def chain_table(chain: Sequence[Ticket], current: int, number: int) -> str:
+    """The tickets of a pull request, oldest first: what opened it, its follow-ups, commands."""
+    if len(chain) < 2:
+        return ""
+    mark = {current: ' class="current"'}
+    rows = "".join(
+        f'<tr data-chain="{t.id}"{mark.get(t.id, "")}>'
+        f'<td><a href="/tickets/{t.id}">{t.id}</a></td><td>{esc(t.kind)}</td>'
+        f"<td>{state_badge(t.state)}</td><td>{esc(t.origin.why or t.error or t.title)}</td>"
+        f"<td>{when(t.created_at)}</td></tr>"
+        for t in sorted(chain, key=lambda t: t.id)
+    )
+    return (
+        f'<h2>Pull request #{number}</h2><table id="chain"><thead><tr><th>Ticket</th>'
+        f"<th>Kind</th><th>State</th><th>Why</th><th>Created</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
 def _button(ticket_id: int, action: str, label: str, csrf: str, css: str = "") -> str:
     cls = f' class="{css}"' if css else ""
     return (
@@ -234,15 +253,17 @@ def ticket_page(
     csrf: str,
     note: str = "",
     notifications: Sequence[Notification] = (),
+    chain: Sequence[Ticket] = (),
 ) -> str:
-    """One ticket: its fields, Cancel/Retry, its log (streamed while it runs), its events."""
+    """One ticket: its fields, Cancel/Retry, its log (streamed while it runs), its events,
+    and the other tickets of its pull request (`chain`)."""
     t = ticket
     number = f"{'pull request' if t.is_pull_request else 'issue'} #{t.number}"
     details = _details(t, number, now)
     actions = []
     if not t.state.final:
         actions.append(_button(t.id, "cancel", "Cancel", csrf, "danger"))
-    elif t.kind not in CONTROL_KINDS:
+    elif t.repeatable:
         actions.append(_button(t.id, "retry", "Retry", csrf))
     extra = ""
     if t.instructions.strip():
@@ -253,6 +274,7 @@ def ticket_page(
             + "".join(f"<li><code>{esc(path)}</code></li>" for path in t.files_changed)
             + "</ul>"
         )
+    extra += chain_table(chain, t.id, t.pr_number or t.number)
     extra += notification_table(notifications)
     after = logs[-1].id if logs else 0
     stream = "" if t.state.final else f' data-stream="/tickets/{t.id}/events"'

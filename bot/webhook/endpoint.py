@@ -162,6 +162,21 @@ class WebhookEndpoint:
             origin=origin,
         )
 
+    async def _for_check_suite(self, trigger: Trigger) -> Trigger | Ignore:
+        """Checks of a commit make a follow-up only when the bot pushed that commit.
+
+        Every repository's CI sends these; one store read (an index) keeps all but
+        the bot's own from the queue. The run records its commit before pushing it.
+        """
+        sha = trigger.origin.head_sha
+        if self.store.inline_writes:
+            pusher = self.store.pusher(trigger.repository, sha)
+        else:
+            pusher = await asyncio.to_thread(self.store.pusher, trigger.repository, sha)
+        if pusher is None:
+            return Ignore("checks of a commit the bot did not push")
+        return trigger
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         began = time.perf_counter()
         headers = request_headers(scope)
@@ -205,6 +220,8 @@ class WebhookEndpoint:
             return "malformed", *_error(400, exc.message)
         if not isinstance(decision, Ignore) and decision.origin.source == "check_run":
             decision = await self._for_check_run(decision)
+        elif not isinstance(decision, Ignore) and decision.kind == TicketKind.CI_FIX:
+            decision = await self._for_check_suite(decision)
         if isinstance(decision, Ignore):
             reason = decision.reason
             self._quiet.log(logging.INFO, "webhook ignored", {**context, "reason": reason}, reason)

@@ -89,11 +89,13 @@ class _Comment(_Part):
     diff_hunk: str | None = None
     commit_id: str | None = None
     in_reply_to_id: int | None = None
+    state: str | None = None  # a review's
 
 
 class _App(_Part):
     id: int | None = None
     client_id: str | None = None
+    slug: str | None = None
 
 
 class _Numbered(_Part):
@@ -107,6 +109,16 @@ class _CheckRun(_Part):
     pull_requests: list[_Numbered] | None = None
     external_id: str | None = None
     head_sha: str | None = None
+
+
+class _CheckSuite(_Part):
+    id: int | None = None
+    head_sha: str | None = None
+    head_branch: str | None = None
+    status: str | None = None
+    conclusion: str | None = None
+    app: _App | None = None
+    pull_requests: list[_Numbered] | None = None
 
 
 class _Action(_Part):
@@ -150,12 +162,17 @@ class _CheckRunEvent(_Event):
     requested_action: _Action | None = None
 
 
+class _CheckSuiteEvent(_Event):
+    check_suite: _CheckSuite | None = None
+
+
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "issues": msgspec.json.Decoder(_Issues),
     "issue_comment": msgspec.json.Decoder(_IssueComment),
     "pull_request_review_comment": msgspec.json.Decoder(_ReviewComment),
     "pull_request_review": msgspec.json.Decoder(_Review),
     "check_run": msgspec.json.Decoder(_CheckRunEvent),
+    "check_suite": msgspec.json.Decoder(_CheckSuiteEvent),
 }
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 

@@ -37,6 +37,7 @@ from .github_shapes import (
     Pull,
     Repo,
     Shapes,
+    Suite,
     User,
     iso,
     payload_example,
@@ -55,6 +56,12 @@ DEFAULT_PERMISSIONS: dict[str, str] = {
 }
 APP_EVENTS = ["check_run", "issue_comment", "issues", "pull_request", "pull_request_review_comment"]
 ROLES = ("admin", "maintain", "write", "triage", "read", "none")
+# What a reply shares with the first comment of its thread.
+THREAD_KEYS = (
+    "path", "line", "original_line", "side", "start_line", "original_start_line",
+    "start_side", "diff_hunk", "position", "original_position", "commit_id",
+    "original_commit_id", "subject_type",
+)  # fmt: skip
 
 # Ids are unique in the process: githubkit caches JWTs and installation tokens
 # process-wide by app id / installation id, so two fakes must not share them.
@@ -140,7 +147,6 @@ class FakeGitHub:
         self.check_runs: dict[int, Json] = {}
         self.check_meta: dict[int, CheckMeta] = {}
         self.check_state: dict[int, Json] = {}
-        self.check_suites: dict[tuple[str, str], int] = {}
         self.reactions: list[Json] = []
         self.tokens: list[Json] = []
         self.token_index: dict[str, Json] = {}
@@ -167,8 +173,24 @@ class FakeGitHub:
         self._server = ServerThread(build_app(self))
         self.url = self._server.url
         self.api_url = self.url + "/api/v3"
+        self._init_checks(self._server.port)
         self.shapes = Shapes(self.url, self.api_url)
         self._started = False
+
+    def _init_checks(self, port: int) -> None:
+        """Check suites, other Apps, Actions job logs, the blob host, reviews (github_checks)."""
+        # The blob host is another origin than the API (as GitHub's storage is): following
+        # the 302, httpx drops the Authorization header, as it does between origins.
+        self.blob_url = f"http://localhost:{port}"
+        self.check_suites: dict[int, Suite] = {}
+        self.other_apps: dict[str, App] = {}  # by slug: "github-actions", "circleci", ...
+        self.job_logs: dict[int, bytes] = {}  # by GitHub Actions job id (= check run id)
+        self.blobs: dict[str, Json] = {}  # signed blob URLs handed out, by key
+        self.blob_fetches: list[Json] = []  # every request to the blob host
+        self.blob_ttl = 60.0  # seconds a signed blob URL is good for
+        self.violations: list[Json] = []  # what a client did that GitHub would not take
+        self.pull_reviews: dict[int, Json] = {}  # by review id
+        self.pull_review_where: dict[int, tuple[str, int]] = {}  # review id → (repo, number)
 
     # --- lifecycle -------------------------------------------------------
     def start(self) -> FakeGitHub:
@@ -236,8 +258,13 @@ class FakeGitHub:
     def user_json(self, login: str) -> Json:
         return self.shapes.user(self.ensure_user(login), self.app)
 
-    def app_json(self) -> Json:
-        return self.shapes.integration(self.app, self.ensure_user(self.app.owner))
+    def app_json(self, slug: str | None = None) -> Json:
+        """The fake's own App (slug None), or another App: "github-actions", "circleci"..."""
+        from .github_checks import app_key, other_app
+
+        key = app_key(self, slug)
+        app = self.app if key is None else other_app(self, key)
+        return self.shapes.integration(app, self.ensure_user(app.owner))
 
     # --- setup ------------------------------------------------------------
     def adopt_app(self, app: App, private_key_pem: bytes, public_key: Any) -> None:
@@ -524,11 +551,22 @@ class FakeGitHub:
         path: str = "README.md",
         line: int = 1,
         in_reply_to: int | None = None,
+        review_id: int | None = None,
     ) -> int:
-        """A PR review (diff) comment; returns its id."""
+        """A PR review (diff) comment; returns its id.
+
+        It belongs to review `review_id`, else to a review of its own (state
+        COMMENTED, empty body), as a single comment or a reply does on GitHub. A
+        reply (`in_reply_to` the thread's first comment) takes that comment's
+        path, line, side, diff_hunk and commits.
+        """
+        from .github_checks import new_review
+
         with self._lock:
             repo = self.repo(full_name)
             pull = self.pull_records[(repo.full_name, number)]
+            if review_id is None:
+                review_id = new_review(self, repo, pull, user, state="COMMENTED", body="")
             ident = self.next_id()
             self.review_comments[ident] = self.shapes.review_comment(
                 repo.full_name,
@@ -543,8 +581,121 @@ class FakeGitHub:
                 commit=self.pull_head_sha(pull),
                 in_reply_to=in_reply_to,
             )
+            comment = self.review_comments[ident]
+            comment["pull_request_review_id"] = review_id
+            root = self.review_comments.get(in_reply_to) if in_reply_to is not None else None
+            if root is not None:
+                comment.update({k: root[k] for k in THREAD_KEYS if k in root})
             self.review_where[ident] = (repo.full_name, number)
             return ident
+
+    def grant(self, account: str, **permissions: str) -> None:
+        """The App asks for more (e.g. actions="read") and `account`'s installation accepts.
+
+        Installations start with DEFAULT_PERMISSIONS (no `actions`): a token asking
+        for what the installation lacks is refused with 422, as on GitHub.
+        """
+        with self._lock:
+            inst = self.installation_for(account)
+            if inst is None:
+                raise KeyError(f"the App is not installed on {account!r}")
+            self.app.permissions.update(permissions)
+            inst.permissions.update(permissions)
+
+    # --- checks: suites of other Apps, their runs, job logs (github_checks.py) ---
+    def add_check_suite(
+        self,
+        full_name: str,
+        head_sha: str,
+        *,
+        app: str = "github-actions",
+        status: str = "completed",
+        runs: list[Json] | tuple[Json, ...] = (),
+    ) -> int:
+        """Another App's check suite on `head_sha` (a sha or a branch); returns its id.
+
+        `runs`: dicts with name, conclusion, status (default `status`), output
+        {title, summary, text}, annotations [{path, start_line, end_line,
+        annotation_level, message, title?, raw_details?, start/end_column?}], log
+        (str or bytes: the Actions job log), started_at, completed_at, details_url,
+        external_id. A completed run needs a conclusion. The suite's status and
+        conclusion follow its runs (no runs: queued). GitHub Actions makes a suite per
+        workflow run, so each call with app="github-actions" adds a suite; another App
+        (app="circleci", or the fake's own slug) has one per commit: runs are added to it.
+        """
+        from .github_checks import ACTIONS, add_run, app_key, new_suite, suite_for
+
+        with self._lock:
+            repo = self.repo(full_name)
+            sha = self.resolve_commit(repo, head_sha)
+            key = app_key(self, app)
+            if key is not None:
+                self.app_json(key)  # the App exists from now on
+            suite = (new_suite if key == ACTIONS else suite_for)(self, repo, sha, key)
+            for run in runs:
+                add_run(self, suite, dict(run), status)
+            return suite.id
+
+    def add_check_run(self, full_name: str, suite_id: int, run: Json) -> int:
+        """One more run (same keys as add_check_suite's) in another App's suite."""
+        from .github_checks import add_run
+
+        with self._lock:
+            suite = self.check_suites[suite_id]
+            if suite.repo != self.repo(full_name).full_name or suite.app is None:
+                raise KeyError(f"no suite {suite_id} of another App in {full_name}")
+            return add_run(self, suite, dict(run), str(run.get("status", "completed")))
+
+    def complete_check_run(
+        self, full_name: str, run_id: int, conclusion: str | None = "success", **changes: Any
+    ) -> Json:
+        """Another App's run changes: completed with `conclusion` (None: keep the status
+        and pass status=...), plus output, annotations (added), log. Returns its JSON."""
+        from .github_checks import change_run
+
+        with self._lock:
+            if self.check_meta[run_id].repo != self.repo(full_name).full_name:
+                raise KeyError(f"no check run {run_id} in {full_name}")
+            if conclusion is not None:
+                changes.update(status="completed", conclusion=conclusion)
+            return copy.deepcopy(change_run(self, run_id, changes))
+
+    def resolve_commit(self, repo: Repo, ref: str) -> str:
+        """A sha of the repository's network (forks too) or a branch / tag → the sha."""
+        from .github_checks import holder
+
+        if re.fullmatch(r"[0-9a-f]{40}", ref):
+            return holder(self, repo, ref).git.resolve(ref) or ref
+        sha = repo.git.resolve_ref_name(ref)
+        if sha is None:
+            raise ValueError(f"no commit or branch {ref!r} in {repo.full_name}")
+        return sha
+
+    def add_review(
+        self,
+        full_name: str,
+        number: int,
+        user: str,
+        *,
+        state: str = "CHANGES_REQUESTED",
+        body: str = "",
+        comments: list[Json] | tuple[Json, ...] = (),
+    ) -> int:
+        """A submitted review of PR `number` by `user`; returns the review's id.
+
+        state: APPROVED, CHANGES_REQUESTED or COMMENTED (or the events APPROVE,
+        REQUEST_CHANGES, COMMENT). comments: [{path, line, body, side="RIGHT",
+        start_line?, start_side?}] on lines of the PR's diff (base...head; side LEFT:
+        the base's line numbers); each becomes a review comment whose diff_hunk and
+        position are taken from that diff. A line outside it raises ValueError (GitHub
+        answers 422). The reviewer gets a role in the repository only if set_permission
+        gave them one (author_association follows).
+        """
+        from .github_checks import add_review
+
+        with self._lock:
+            given = [dict(c) for c in comments]
+            return add_review(self, full_name, number, user, state, body, given)
 
     # --- git ----------------------------------------------------------------
     def commit_file(
@@ -630,6 +781,69 @@ class FakeGitHub:
                 if self.check_meta[i].repo == repo and (name is None or run["name"] == name)
             ]
 
+    def check_suite(self, suite_id: int) -> Json:
+        """The suite as GET /check-suites/{id} answers now (status, conclusion derived)."""
+        from .github_checks import render_suite
+        from .github_rest import Rest
+
+        with self._lock:
+            return copy.deepcopy(render_suite(Rest(self), self.check_suites[suite_id]))
+
+    def find_check_suites(
+        self, full_name: str, head_sha: str | None = None, *, app: str | None = None
+    ) -> list[Json]:
+        """The repository's suites (on `head_sha`, of App slug `app`), oldest first."""
+        with self._lock:
+            repo = self.repo(full_name)
+            sha = self.resolve_commit(repo, head_sha) if head_sha else None
+            return [
+                self.check_suite(s.id)
+                for s in sorted(self.check_suites.values(), key=lambda s: s.id)
+                if s.repo == repo.full_name
+                and sha in (None, s.head_sha)
+                and (app is None or (s.app or self.app_slug) == app)
+            ]
+
+    def suite_check_runs(self, suite_id: int, *, latest: bool = False) -> list[Json]:
+        """The suite's check runs, oldest first (latest: only the newest of each name)."""
+        from .github_checks import suite_run_ids
+        from .github_rest import Rest, render_check
+
+        with self._lock:
+            suite = self.check_suites[suite_id]
+            ids = sorted(suite_run_ids(self, suite, latest=latest))
+            repo = self.repo(suite.repo)
+            return [render_check(Rest(self), repo, i, self.check_state[i]) for i in ids]
+
+    def check_annotations(self, check_run_id: int) -> list[Json]:
+        """The annotations given for a check run (any App's), in order."""
+        with self._lock:
+            return copy.deepcopy(self.check_meta[check_run_id].annotations)
+
+    def reviews(self, full_name: str, number: int) -> list[Json]:
+        """PR `number`'s reviews, oldest first, as GET /pulls/{n}/reviews answers."""
+        with self._lock:
+            where = (self.repo(full_name).full_name, number)
+            return [
+                copy.deepcopy(r)
+                for i, r in sorted(self.pull_reviews.items())
+                if self.pull_review_where[i] == where
+            ]
+
+    def review_comments_of(self, review_id: int) -> list[Json]:
+        with self._lock:
+            return [
+                copy.deepcopy(c)
+                for _, c in sorted(self.review_comments.items())
+                if c.get("pull_request_review_id") == review_id
+            ]
+
+    def expire_blobs(self) -> None:
+        """Every signed blob URL handed out so far (job logs) expires now."""
+        with self._lock:
+            for blob in self.blobs.values():
+                blob["expires_ts"] = time.time() - 1
+
     def expire_tokens(self, token: str | None = None) -> None:
         """Make one installation token (or all) expire now."""
         with self._lock:
@@ -702,3 +916,35 @@ class FakeGitHub:
 
         with self._lock:
             return build_payload(self, payload_example(path), dict(rewrite))
+
+    def check_suite_payload(
+        self,
+        full_name: str,
+        suite_id: int,
+        *,
+        action: str = "completed",
+        sender: str | None = None,
+    ) -> Json:
+        """A `check_suite` webhook (from check_suite/completed.json) for a suite of the fake.
+
+        check_suite: the suite now (status and conclusion derived; pull_requests: the
+        open PRs of this repository whose head is its head sha and branch, none for a
+        fork's), with its App; installation: the repository's (the bot's); sender: the
+        one who pushed the head commit, by default the fake's bot (the bot pushed it).
+        action "completed" needs a completed suite.
+        """
+        from .github_payloads import check_suite_payload
+
+        with self._lock:
+            return check_suite_payload(self, full_name, suite_id, action, sender or self.bot_login)
+
+    def review_payload(
+        self, full_name: str, number: int, review_id: int, *, action: str = "submitted"
+    ) -> Json:
+        """A `pull_request_review` webhook (from pull_request_review/submitted.json):
+        the review as webhooks carry it (state in lower case, e.g. "changes_requested";
+        an empty body null), the PR now, the reviewer as sender."""
+        from .github_payloads import review_payload
+
+        with self._lock:
+            return review_payload(self, full_name, number, review_id, action)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .github_checks import BLOB_PREFIX, serve_blob  # also registers its REST routes
 from .github_git import http_backend
 from .github_rest import DOCS, ApiError, Caller, Rest, auth_kind, basic_password, covers, has
 from .github_web import WEB_PATH
@@ -116,7 +117,7 @@ def body_or_none(raw: bytes) -> Any:
 
 
 def json_response(status: int, data: Any, headers: dict[str, str]) -> Response:
-    body = b"" if status == 204 else json.dumps(data).encode()
+    body = b"" if status == 204 or (status == 302 and data is None) else json.dumps(data).encode()
     return Response(
         body, status_code=status, headers=headers, media_type="application/json; charset=utf-8"
     )
@@ -174,6 +175,8 @@ def build_app(fake: FakeGitHub) -> Starlette:
     ) -> Response:
         if is_api:
             return await api_call(request, raw, started)
+        if path.startswith(BLOB_PREFIX):
+            return await blob_call(request, started)
         if WEB_PATH.match(path):
             return await web_call(request, raw, started)
         match = GIT_PATH.match(path)
@@ -249,6 +252,21 @@ def build_app(fake: FakeGitHub) -> Starlette:
         }
         record(fake, request, status, kind, started, body=body)
         return json_response(status, data, response_headers)
+
+    async def blob_call(request: Request, started: float) -> Response:
+        """The blob host (signed job-log URLs, github_checks.py): no GitHub auth, no
+        rate limit; an Authorization header is refused and recorded as a violation."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = dict(request.query_params)
+
+        def run() -> tuple[int, bytes, dict[str, str]]:
+            with fake._lock:
+                return serve_blob(fake, request.method, request.url.path, query, headers)
+
+        status, body, extra = await anyio.to_thread.run_sync(run)
+        record(fake, request, status, auth_kind(headers.get("authorization", "")), started,
+               blob=True)  # fmt: skip
+        return Response(body, status_code=status, headers=extra)
 
     async def web_call(request: Request, raw: bytes, started: float) -> Response:
         """The App manifest flow's pages (github_web.py); the browser's cookies are not

@@ -9,7 +9,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .github_shapes import Json, Repo, node_id, swap
+from .github_shapes import Json, Repo, node_id, payload_example, swap
 
 if TYPE_CHECKING:
     from .github import FakeGitHub
@@ -207,3 +207,48 @@ def _comment(
     if int(ident) not in store:
         raise KeyError(f"no {'review ' if review else ''}comment {ident} in the fake")
     return copy.deepcopy(store[int(ident)])
+
+
+def check_suite_payload(
+    fake: FakeGitHub, full_name: str, suite_id: int, action: str, sender: str
+) -> Json:
+    """See FakeGitHub.check_suite_payload."""
+    from .github_checks import render_suite
+    from .github_rest import Rest
+
+    repo = fake.repo(full_name)
+    suite = fake.check_suites.get(suite_id)
+    if suite is None or suite.repo != repo.full_name:
+        raise KeyError(f"no check suite {suite_id} in {repo.full_name}")
+    data = build_payload(
+        fake,
+        payload_example("check_suite/completed.json"),
+        {"repo": repo.full_name, "action": action, "sender": sender},
+    )
+    data["check_suite"] = render_suite(Rest(fake), suite, repository=False)
+    if action == "completed" and data["check_suite"]["status"] != "completed":
+        raise ValueError(f"suite {suite_id} is {data['check_suite']['status']}, not completed")
+    return data
+
+
+def review_payload(
+    fake: FakeGitHub, full_name: str, number: int, review_id: int, action: str
+) -> Json:
+    """See FakeGitHub.review_payload."""
+    from .github_checks import review_hook
+    from .github_rest import render_pull
+
+    repo = fake.repo(full_name)
+    if fake.pull_review_where.get(review_id) != (repo.full_name, number):
+        raise KeyError(f"no review {review_id} on {repo.full_name}#{number}")
+    review = fake.pull_reviews[review_id]
+    data = build_payload(
+        fake,
+        payload_example("pull_request_review/submitted.json"),
+        {"repo": repo.full_name, "number": number, "sender": review["user"]["login"],
+         "action": action},
+    )  # fmt: skip
+    pull = fake.pull_records[(repo.full_name, number)]
+    data["pull_request"] = render_pull(fake, pull, simple=True)
+    data["review"] = review_hook(review)
+    return data

@@ -1002,10 +1002,12 @@ def render_check(api: Rest, repo: Repo, ident: int, state: Json) -> Json:
         details_url=state["details_url"],
         output=state["output"] or {},
         annotations=len(meta.annotations),
-        app=fake.app_json(),
+        app=fake.app_json(state.get("app")),
         suite_id=state["suite_id"],
         pulls=check_pulls(api, repo, state["head_sha"]),
     )
+    if state.get("html_url"):  # GitHub Actions: the job's page
+        data["html_url"] = state["html_url"]
     return data
 
 
@@ -1059,6 +1061,7 @@ def create_check_run(api: Rest, req: Req) -> Result:
         "output": fields.get("output"),
         "actions": fields.get("actions", []),
         "suite_id": suite_id(api, repo, head_sha),
+        "app": None,  # the fake's own App (github_checks.py adds other Apps' runs)
     }
     fake.check_meta[ident] = CheckMeta(
         repo=repo.full_name, annotations=list(fields.get("annotations", []))
@@ -1070,11 +1073,10 @@ def create_check_run(api: Rest, req: Req) -> Result:
 
 
 def suite_id(api: Rest, repo: Repo, sha: str) -> int:
-    key = (repo.full_name, sha)
-    suites = api.fake.check_suites
-    if key not in suites:
-        suites[key] = api.fake.next_id()
-    return suites[key]
+    """The App's check suite on `sha` (made with its first check run), as on GitHub."""
+    from .github_checks import suite_for
+
+    return suite_for(api.fake, repo, sha, None).id
 
 
 def check_of(api: Rest, req: Req) -> tuple[int, Json]:
@@ -1095,6 +1097,8 @@ def get_check_run(api: Rest, req: Req) -> Result:
 @route("PATCH", rf"{REPO}/check-runs/(\d+)", "repo", ("checks", "write"))
 def update_check_run(api: Rest, req: Req) -> Result:
     ident, state = check_of(api, req)
+    if state.get("app") is not None:
+        raise forbidden()  # an App updates only its own check runs
     fields = validate_check(api, req, state)
     meta = api.fake.check_meta[ident]
     meta.annotations.extend(fields.pop("annotations", []))
@@ -1105,24 +1109,33 @@ def update_check_run(api: Rest, req: Req) -> Result:
     if state["status"] == "completed" and not state["completed_at"]:
         state["completed_at"] = iso()
     snapshot(api, ident, "updated", state)
+    api.fake.check_suites[state["suite_id"]].updated_at = iso()
     api.fake.check_runs[ident] = render_check(api, api.repo(req), ident, state)
     return ok(api.fake.check_runs[ident])
+
+
+def commit_for_ref(api: Rest, repo: Repo, ref: str) -> str:
+    """A commit sha (of the repository's network) or a branch / tag name → the sha."""
+    sha = ref if commit_known(api, repo, ref) else repo.git.resolve_ref_name(ref)
+    if sha is None:
+        raise ApiError(422, f"No commit found for SHA: {ref}")
+    return sha
 
 
 @route("GET", f"{REPO}/commits/(.+)/check-runs", "repo", ("checks", "read"))
 def list_check_runs(api: Rest, req: Req) -> Result:
     repo = api.repo(req)
-    ref = req.params[2]
-    sha = ref if commit_known(api, repo, ref) else repo.git.resolve_ref_name(ref)
-    if sha is None:
-        raise ApiError(422, f"No commit found for SHA: {ref}")
+    sha = commit_for_ref(api, repo, req.params[2])
+    app_id = req.query.get("app_id")
+    if app_id is not None and not app_id.isdigit():
+        raise invalid_request(f"For 'properties/app_id', {json.dumps(app_id)} is not an integer.")
     name = req.query.get("check_name")
     status = req.query.get("status")
     if status is not None and status not in CHECK_STATUSES + ACTIONS_ONLY_STATUSES:
         raise invalid_request(f"For 'properties/status', {json.dumps(status)} is not valid.")
     latest = req.query.get("filter", "latest") == "latest"
     fake = api.fake
-    runs = []
+    runs: list[Json] = []
     for ident in sorted(fake.check_state, reverse=True):
         state = fake.check_state[ident]
         if fake.check_meta[ident].repo != repo.full_name or state["head_sha"] != sha:
@@ -1131,10 +1144,14 @@ def list_check_runs(api: Rest, req: Req) -> Result:
             continue
         if status is not None and state["status"] != status:
             continue
-        if latest and any(r["name"] == state["name"] for r in runs):
+        run = render_check(api, repo, ident, state)
+        if app_id is not None and run["app"]["id"] != int(app_id):
             continue
-        fake.check_runs[ident] = render_check(api, repo, ident, state)
-        runs.append(fake.check_runs[ident])
+        mine = (run["name"], run["app"]["id"])
+        if latest and any((r["name"], r["app"]["id"]) == mine for r in runs):
+            continue
+        fake.check_runs[ident] = run
+        runs.append(run)
     page, headers = api.paginate(req, runs)
     return ok({"total_count": len(runs), "check_runs": page}, headers=headers)
 

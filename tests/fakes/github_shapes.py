@@ -139,6 +139,21 @@ class Pull:
     labels: list[Json] = field(default_factory=list)
 
 
+@dataclass
+class Suite:
+    """A check suite: one App's check runs on one head commit (github_checks.py)."""
+
+    id: int
+    repo: str  # full name
+    head_sha: str
+    head_branch: str | None  # None: no branch of this repository points at head_sha
+    before: str | None  # the head commit's first parent
+    app: str | None  # another App's slug; None: the fake's own App (the bot)
+    created_at: str
+    updated_at: str
+    workflow_run: int | None = None  # GitHub Actions: the id of the suite's workflow run
+
+
 # --- shapes --------------------------------------------------------------
 
 
@@ -382,7 +397,7 @@ class Shapes:
         pull: bool,
         draft: bool = False,
     ) -> Json:
-        tpl = copy.deepcopy(payload_example("issues/opened.json")["issue"])
+        tpl: Json = copy.deepcopy(payload_example("issues/opened.json")["issue"])
         base = f"{self.api}/repos/{repo}/issues/{number}"
         tpl.update(
             url=base,
@@ -572,6 +587,91 @@ class Shapes:
         )
         return data
 
+    def check_suite(
+        self,
+        suite: Suite,
+        *,
+        status: str,
+        conclusion: str | None,
+        app: Json,
+        pulls: list[Json],
+        head_commit: Json,
+        latest_runs: int,
+        repository: Json | None,
+    ) -> Json:
+        """GET /repos/{o}/{r}/check-suites/{id}; without `repository` the webhook's form."""
+        url = f"{self.api}/repos/{suite.repo}/check-suites/{suite.id}"
+        data: Json = {
+            "id": suite.id,
+            "node_id": node_id("CheckSuite", suite.id),
+            "head_branch": suite.head_branch,
+            "head_sha": suite.head_sha,
+            "status": status,
+            "conclusion": conclusion,
+            "url": url,
+            "before": suite.before,
+            "after": suite.head_sha,
+            "pull_requests": pulls,
+            "app": app,
+            "created_at": suite.created_at,
+            "updated_at": suite.updated_at,
+            "rerequestable": True,
+            "runs_rerequestable": True,
+            "latest_check_runs_count": latest_runs,
+            "check_runs_url": f"{url}/check-runs",
+            "head_commit": head_commit,
+        }
+        if repository is not None:
+            data["repository"] = repository
+        return data
+
+    def annotation(self, repo: str, head_sha: str, given: Json) -> Json:
+        """GET /repos/{o}/{r}/check-runs/{id}/annotations: one annotation as given."""
+        return {
+            "path": given["path"],
+            "blob_href": f"{self.web}/{repo}/blob/{head_sha}/{given['path']}",
+            "start_line": given["start_line"],
+            "end_line": given["end_line"],
+            "start_column": given.get("start_column"),
+            "end_column": given.get("end_column"),
+            "annotation_level": given["annotation_level"],
+            "title": given.get("title"),
+            "message": given["message"],
+            "raw_details": given.get("raw_details"),
+        }
+
+    def review(
+        self,
+        repo: str,
+        number: int,
+        ident: int,
+        *,
+        user: Json,
+        body: str,
+        state: str,
+        commit: str,
+        submitted_at: str,
+        association: str,
+    ) -> Json:
+        """GET /repos/{o}/{r}/pulls/{n}/reviews/{id} (the webhook's review differs a little)."""
+        data: Json = copy.deepcopy(payload_example("pull_request_review/submitted.json")["review"])
+        html = f"{self.web}/{repo}/pull/{number}#pullrequestreview-{ident}"
+        pull_url = f"{self.api}/repos/{repo}/pulls/{number}"
+        data.update(
+            id=ident,
+            node_id=node_id("PullRequestReview", ident),
+            user=user,
+            body=body,
+            state=state,
+            html_url=html,
+            pull_request_url=pull_url,
+            author_association=association,
+            _links={"html": {"href": html}, "pull_request": {"href": pull_url}},
+            submitted_at=submitted_at,
+            commit_id=commit,
+        )
+        return data
+
     # pulls
     def pull_ref(self, repo_json: Json, owner: Json, ref: str, sha: str) -> Json:
         return {
@@ -679,7 +779,7 @@ class Shapes:
         }
 
     def content_entry(self, repo: str, ref: str, path: str, sha: str, kind: str, size: int) -> Json:
-        entry = {
+        entry: Json = {
             "type": "dir" if kind == "tree" else "file",
             "size": size if kind == "blob" else 0,
             "name": path.rsplit("/", 1)[-1],

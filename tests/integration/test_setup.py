@@ -182,6 +182,7 @@ def test_setup_creates_the_app_in_a_browser(
         "issues": "write",
         "checks": "write",
         "metadata": "read",
+        "actions": "read",
     }
     assert set(manifest["default_events"]) == {
         "issues",
@@ -189,6 +190,7 @@ def test_setup_creates_the_app_in_a_browser(
         "pull_request_review_comment",
         "pull_request_review",
         "check_run",
+        "check_suite",
     }
 
     env_file = site / ".env"

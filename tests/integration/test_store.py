@@ -995,3 +995,21 @@ def test_old_log_lines_and_delivered_notifications_are_pruned(store: Store) -> N
     due = {n.id for n in store.due_notifications(10_000.0, 100)}
     assert due == {b}  # the undelivered row is still there to send
     assert store.prune_logs(500.0) == 0 and store.prune_notifications(500.0) == 0
+
+
+def test_a_pull_requests_tickets_and_who_pushed_a_commit(store: Store) -> None:
+    issue, _ = store.add("p1", "issues", trigger(3))
+    on_pull, _ = store.add("p2", "issue_comment", trigger(7, is_pull_request=True))
+    other_pull, _ = store.add("p3", "issue_comment", trigger(8, is_pull_request=True))
+    elsewhere, _ = store.add("p4", "issues", trigger(7, repository="octo/other"))
+    store.update(issue, pr_number=7, pushed_sha="a" * 40)  # the issue's run opened PR 7
+    store.update(on_pull, pushed_sha="b" * 40)
+    store.update(elsewhere, pushed_sha="b" * 40)
+    found = store.pull_tickets("octo/hello", 7)
+    assert [t.id for t in found] == [on_pull, issue]  # newest first, neither #8 nor octo/other
+    assert found[1].pushed_sha == "a" * 40
+    pusher = store.pusher("octo/hello", "b" * 40)
+    assert pusher is not None and pusher.id == on_pull
+    assert store.pusher("octo/hello", "c" * 40) is None
+    assert store.pusher("octo/nobody", "a" * 40) is None
+    assert other_pull not in [t.id for t in found]

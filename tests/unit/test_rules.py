@@ -38,9 +38,13 @@ def test_every_example_is_handled_without_error(path: Path) -> None:
 
 
 def test_examples_as_published_make_no_ticket() -> None:
-    # none of the published examples carries our label
+    # none of the published examples carries our label; a completed check suite on a
+    # pull request is a follow-up only if the bot pushed its commit (the endpoint's read)
     made = [p for p in ALL if isinstance(decide(delivery(p), RULES), Trigger)]
-    assert made == []
+    assert [(p.parent.name, p.name) for p in made] == [
+        ("check_suite", "completed.json"),
+        ("check_suite", "completed.with-organization.json"),
+    ]
 
 
 @pytest.mark.parametrize("name", ["labeled.json", "labeled.with-organization.json"])

@@ -14,11 +14,13 @@ from .pulls import commit_message, pr_body, pr_intro, ticket_commit_message, tic
 from .replies import (
     OPERATOR_NAMES,
     cancelled_by,
+    follow_ups_stopped,
     fork_refused,
     not_allowed_comment,
     nothing_to_cancel,
     nothing_to_retry,
     rejected_comment,
+    stop_needs_a_pull_request,
     waiting_comment,
 )
 from .text import CHECK_NAME, duration, marker, money
@@ -35,6 +37,7 @@ __all__ = [
     "check_output",
     "commit_message",
     "duration",
+    "follow_ups_stopped",
     "fork_refused",
     "marker",
     "money",
@@ -47,6 +50,7 @@ __all__ = [
     "progress_comment",
     "progress_output",
     "rejected_comment",
+    "stop_needs_a_pull_request",
     "ticket_commit_message",
     "ticket_intro",
     "waiting_comment",

@@ -38,6 +38,7 @@ class Outcome:
     draft: bool = False  # the pull request was opened as a draft
     notes: Sequence[str] = ()  # things that went wrong on the side (a reviewer not requested)
     annotations: Sequence[dict[str, Any]] = ()  # check-run annotations of the final tests
+    why: str = ""  # a follow-up: what started it ("CI `test` failed on abc1234")
 
 
 def usage_line(outcome: Outcome) -> str:
@@ -71,6 +72,8 @@ def outcome_comment(ticket_id: int, outcome: Outcome) -> str:
         Conclusion.CANCELLED: "🛑",
     }[outcome.conclusion]
     lines = [marker(ticket_id), f"{icon} **{CHECK_NAME}**: {outcome.headline}", ""]
+    if outcome.why:
+        lines += [f"Started because {outcome.why}.", ""]
     if outcome.errors:
         lines += [*(f"- {e}" for e in outcome.errors[:50]), ""]
     if outcome.pr_url:
@@ -132,6 +135,8 @@ def check_output(outcome: Outcome) -> dict[str, Any]:
 def _check_summary(outcome: Outcome) -> list[str]:
     """The check run's summary: what came of the run, and its usage."""
     lines = [outcome.headline, ""]
+    if outcome.why:
+        lines += [f"Started because {outcome.why}.", ""]
     if outcome.errors:
         lines += [*(f"- {e}" for e in outcome.errors[:50]), ""]
     if outcome.pr_url:

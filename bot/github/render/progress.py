@@ -26,9 +26,15 @@ def progress_comment(
     *,
     attempts: Sequence[str] = (),
     with_tests: bool = False,
+    why: str = "",
 ) -> str:
-    """The run's one comment while it runs; with tests, each attempt under their step."""
+    """The run's one comment while it runs; with tests, each attempt under their step.
+
+    `why`: what started a follow-up of the bot's own pull request, in words.
+    """
     lines = [marker(ticket_id), f"**{CHECK_NAME}** is working on this · {duration(elapsed)}", ""]
+    if why:
+        lines += [f"Started because {why}.", ""]
     reached = PHASES.index(phase) if phase in PHASES else 0
     for index, name in enumerate(PHASES[:-1]):
         if name == "testing" and not with_tests:

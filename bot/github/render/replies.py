@@ -45,6 +45,17 @@ def nothing_to_cancel() -> str:
     return f"{CHECK_NAME}: nothing is running or queued here, so there is nothing to cancel."
 
 
+def follow_ups_stopped(command: str) -> str:
+    return (
+        f"{CHECK_NAME}: no more follow-ups on this pull request — failed checks and reviews "
+        f"that request changes will not start a run. `{command} <instructions>` still works."
+    )
+
+
+def stop_needs_a_pull_request(command: str) -> str:
+    return f"{CHECK_NAME}: `{command} stop` ends the follow-ups of a pull request; write it there."
+
+
 def nothing_to_retry() -> str:
     return f"{CHECK_NAME}: there is no earlier run here to retry."
 
