@@ -196,9 +196,16 @@ def _failed(what: str, lines: list[str]) -> ImageError:
             "The image lacks git or CA certificates and has no apt-get or apk to install "
             "them: add them to the image, or start from a Debian, Ubuntu or Alpine one."
         )
+    elif recipe.NO_MUSL_BUILD in said:
+        advice = (
+            "The image's C library is musl (as Alpine's is) and the runner image has no "
+            "musl build of opencode: rebuild it with `autocode runner build` where npm can "
+            "fetch opencode's musl package of the pinned version, or start from a Debian or "
+            "Ubuntu based image."
+        )
     elif recipe.NO_OPENCODE in said:
         advice = (
-            "The opencode binary needs glibc: start from a Debian or Ubuntu based image "
-            "(Alpine's musl cannot run it)."
+            "Neither of opencode's builds (for glibc and for musl) runs on this image: start "
+            "from a Debian, Ubuntu or Alpine based image."
         )
     return ImageError(f"{what} could not be built. {advice}", tuple(lines[-TAIL:]))

@@ -122,11 +122,16 @@ def test_an_image_named_in_the_settings_is_derived(
     prepared = docker_runner.prepare_image("octo/app", RUNNER_IMAGE, image=base, network=NET)
     made.append(prepared.image)
     assert prepared.built and prepared.base == base
-    # git and CA certificates were missing from the base: installed with apt-get
+    # git and CA certificates were missing from the base: installed with apt-get; the base's
+    # C library is glibc, and the runner image's glibc opencode is the one copied (no musl one)
     lines = run_in(docker_runner, prepared.image,
-                   "git --version; test -s /etc/ssl/certs/ca-certificates.crt && echo ca",
+                   "git --version; test -s /etc/ssl/certs/ca-certificates.crt && echo ca; "
+                   "cat /usr/local/lib/autocode/libc; opencode --version; "
+                   "ldd /usr/local/bin/opencode | grep -c 'libc.so.6'; "
+                   "test -e /usr/local/lib/autocode/musl || echo no-musl-build",
                    tmp_path / "ws")  # fmt: skip
     assert lines[0].startswith("git version") and lines[1] == "ca"
+    assert lines[2:] == ["glibc", OPENCODE_VERSION, "1", "no-musl-build"]
     again = docker_runner.prepare_image("octo/other", RUNNER_IMAGE, image=base, network=NET)
     assert (again.image, again.built) == (prepared.image, False)  # by the base's id
 
