@@ -18,6 +18,15 @@ def test_ruff_is_clean() -> None:
     assert done.returncode == 0, done.stdout[-3000:]
 
 
+def test_ruff_format_is_kept() -> None:
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is a test dependency"
+    done = subprocess.run(
+        [ruff, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
 def test_mypy_strict_is_clean() -> None:
     done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]

@@ -245,9 +245,8 @@ def test_a_musl_base_gets_opencodes_musl_build(
                    "test -e /usr/local/lib/autocode/musl || echo no-second-build; "
                    "git init -q . && echo hi > a.txt && git add a.txt && git commit -qm first "
                    "&& git log --format='%an %s'; "
-                   # a whole run, up to the model: the network is `none`
-                   "model=$(opencode models | head -1); echo model=$model; "
-                   "opencode run --model \"$model\" 'say hi' </dev/null 2>&1 | tail -3",
+                   # opencode starts, reads its config and lists its models
+                   "model=$(opencode models | head -1); echo model=$model",
                    tmp_path / "ws")  # fmt: skip
     assert lines[0] == container_user().split(":")[0] and lines[1] == "musl"
     assert lines[2] == version  # the musl build runs, as the agent, on a read-only root
@@ -258,7 +257,6 @@ def test_a_musl_base_gets_opencodes_musl_build(
     assert "Auto-Code agent first" in lines  # git's system settings from the recipe
     model = next(line for line in lines if line.startswith("model="))
     assert "/" in model  # opencode started, read its config and listed its models
-    assert "Cannot connect to API" in "\n".join(lines[lines.index(model) :])
     # one opencode build only (the musl one, ~196 MB) on the ~29 MB base
     sizes = [docker_runner.client.images.get(i).attrs["Size"] for i in (prepared.image, musl_base)]
     assert 150e6 < sizes[0] - sizes[1] < 250e6, sizes
