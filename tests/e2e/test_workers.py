@@ -4,7 +4,7 @@ The intake runs here (`build_app(workers=False)` behind uvicorn); the two
 workers are real processes started with `python -m bot worker`, each with
 its own work directory, both on one fresh database, both driving the real
 opencode in real containers against the fake GitHub and the scripted LLM.
-20 labels on 20 issues → 20 pull requests, 20 completed check runs, each
+12 labels on 12 issues → 12 pull requests, 12 completed check runs, each
 ticket claimed once (attempts 1, one "ticket started" in one worker's log),
 and both workers did part of the work. SIGTERM stops both within seconds.
 """
@@ -39,7 +39,7 @@ from tests.paths import ROOT
 from tests.pg import create_database, drop_database
 from tests.webhooks import send
 
-ISSUES = 20
+ISSUES = 12
 STARTED = re.compile(r"ticket started ticket=(\d+)\b")
 ISSUE_IN_PROMPT = re.compile(r"\bissue #(\d+)\b")
 
@@ -247,7 +247,7 @@ def test_two_worker_processes_share_the_queue_and_run_each_ticket_once(
     asked = sorted(one_file_per_issue(b).arguments["filePath"] for b in prompts)
     assert asked == sorted(f"file-{n}.txt" for n in range(1, ISSUES + 1))
 
-    # GitHub: 20 pull requests, each with its own file, and 20 completed check runs
+    # GitHub: a pull request for each issue, each with its own file, and its completed check run
     pulls = sorted(
         (p for (repo, _), p in github.pulls.items() if repo == REPO),
         key=lambda p: p["head"]["ref"],
