@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import ADMIN, REPO, SECRET, Bot, labeled_payload
-from tests.fakes.llm import text, tool
+from tests.fakes.llm import hang, text, tool
 from tests.webhooks import send
 
 BRANCH = "autocode/issue-1"
@@ -257,3 +257,26 @@ def test_a_review_requesting_changes_is_answered_in_each_thread_with_one_commit(
     skipped = bot.wait(reviewed(bot, number, another))
     assert skipped["state"] == "rejected" and "stop" in skipped["error"]
     assert len(bot.llm.requests) == requests
+
+
+def test_a_follow_up_is_stopped_by_cancel_on_the_pull_request(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot()
+    gh = bot.github
+    prepare(gh, "ci_fix_attempts: 2\n")
+    number, pushed = open_pull(bot)
+    bot.llm.script([hang()])
+    try:
+        fix_id = ticket_of(checks_finished(bot, pushed, FAILING_RUN))
+        deadline = time.monotonic() + 120
+        while not bot.containers(fix_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert bot.containers(fix_id), bot.ticket(fix_id)
+        cancel = gh.payload("issue_comment/created.json", repo=REPO, number=number,
+                            sender="Codertocat", comment="/opencode cancel")  # fmt: skip
+        cancel_id = ticket_of(send(bot.url, "issue_comment", cancel, SECRET))
+        fix = bot.wait(fix_id, timeout=60)
+    finally:
+        bot.llm.release()
+    assert fix["state"] == "cancelled" and bot.wait(cancel_id)["state"] == "succeeded"
+    assert gh.find_check_runs(REPO, "Auto-Code")[-1]["conclusion"] == "cancelled"
+    assert gh.branch_sha(REPO, BRANCH) == pushed and bot.containers(fix_id) == []
