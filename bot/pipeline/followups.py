@@ -28,12 +28,14 @@ from ..ledger import Ledger
 from ..models import Ticket, TicketKind, TicketState
 from ..policy.authz import Asker
 from ..policy.followup import (
+    FAILED,
     PASSED,
     SKIPPED,
     History,
     Passed,
     Pull,
     Skip,
+    Suite,
     ci_decision,
     history,
     review_decision,
@@ -82,7 +84,7 @@ class FollowUps:
             await self._end(ticket, reporter, repo)
             return None
         if ticket.kind == TicketKind.CI_FIX:
-            return await self._ci(ticket, gh, reader, source, pull, past, repo)
+            return await self._ci(ticket, gh, reporter, reader, source, pull, past, repo)
         return await self._review(ticket, reader, pull, past, repo, asker, reporter)
 
     async def _repo_settings(self, reader: Feedback, ref: str) -> repo_settings.RepoSettings | Skip:
@@ -96,6 +98,7 @@ class FollowUps:
         self,
         ticket: Ticket,
         gh: Repository,
+        reporter: Reporter,
         reader: Feedback,
         source: FeedbackSource,
         pull: Pull,
@@ -103,10 +106,11 @@ class FollowUps:
         repo: repo_settings.RepoSettings,
     ) -> Ticket | None:
         sha = ticket.origin.head_sha
+        suites = await reader.suites(sha)
         decision = ci_decision(
             sha=sha,
             pull=pull,
-            suites=await reader.suites(sha),
+            suites=suites,
             our_app_id=self.settings.app_id or self.settings.client_id,
             past=past,
             settings=repo,
@@ -116,21 +120,21 @@ class FollowUps:
             await self._passed(ticket, gh, reader, past, announce=decision.announce)
             return None
         if isinstance(decision, Skip):
-            await self._end(ticket, Reporter(gh, ticket), decision)
+            await self._end(ticket, reporter, decision)
             return None
-        failed, no_logs = await self._failures(ticket, reader, source)
+        failed, no_logs = await self._failures(ticket, suites, reader, source)
         why = ci_why(failed, sha) + (f" · {NO_LOGS}" if no_logs else "")
         return await self._go(ticket, ci_brief(failed, sha, no_logs=no_logs), why, ())
 
     async def _failures(
-        self, ticket: Ticket, reader: Feedback, source: FeedbackSource
+        self, ticket: Ticket, suites: list[Suite], reader: Feedback, source: FeedbackSource
     ) -> tuple[list[FailedCheck], bool]:
         """The failing check runs of the commit, each with its annotations and log tail."""
         our_app = self.settings.app_id or self.settings.client_id
         failed: list[FailedCheck] = []
         no_logs = False
-        for suite in await reader.suites(ticket.origin.head_sha):
-            if suite.made_by(our_app) or len(failed) >= MAX_RUNS:
+        for suite in suites:
+            if suite.made_by(our_app) or suite.conclusion not in FAILED or len(failed) >= MAX_RUNS:
                 continue
             for run in (await reader.failed_runs(suite))[: MAX_RUNS - len(failed)]:
                 check = await reader.failed_check(run)
