@@ -81,6 +81,30 @@ def one_run(bot_url: str, github: FakeGitHub, llm: ScriptedLLM) -> dict[str, Any
     return {"ticket": ticket_id, "state": ticket["state"], "total": completed[0]["time"] - began}
 
 
+def bot_settings(github: FakeGitHub, llm: ScriptedLLM, tmp: str, **environ: str) -> Settings:
+    """The settings of a bench's bot: the fakes, a SQLite file and a workdir in `tmp`.
+
+    `environ` adds to (or overrides) them. The agent reaches the scripted LLM
+    on the host's loopback, and the operator's token is ADMIN.
+    """
+    config = Path(tmp) / "opencode.json"
+    config.write_text(json.dumps(llm.provider_config()))
+    return Settings.from_environ({
+        "AUTOCODE_WEBHOOK_SECRET": SECRET,
+        "AUTOCODE_APP_ID": str(github.app_id),
+        "AUTOCODE_PRIVATE_KEY": github.private_key_pem.decode(),
+        "AUTOCODE_GITHUB_API_URL": github.api_url,
+        "AUTOCODE_DATABASE_URL": f"sqlite:///{tmp}/autocode.db",
+        "AUTOCODE_WORKDIR": f"{tmp}/work",
+        "AUTOCODE_MODEL": "fake/scripted",
+        "AUTOCODE_OPENCODE_CONFIG": str(config),
+        "AUTOCODE_OPENCODE_AUTH": f"{tmp}/none.json",
+        "AUTOCODE_AGENT_NETWORK": "host",
+        "AUTOCODE_ADMIN_TOKEN": ADMIN,
+        **environ,
+    })  # fmt: skip
+
+
 def measure(runs: int, **environ: str) -> list[dict[str, float]]:
     """`runs` tickets through the bot of this process; each one's phases and total.
 
@@ -94,22 +118,7 @@ def measure(runs: int, **environ: str) -> list[dict[str, float]]:
             ScriptedLLM() as llm:  # fmt: skip
         github.add_repo(REPO, {"README.md": "# hello\n"})
         github.set_permission(REPO, "alice", "write")
-        config = Path(tmp) / "opencode.json"
-        config.write_text(json.dumps(llm.provider_config()))
-        settings = Settings.from_environ({
-            "AUTOCODE_WEBHOOK_SECRET": SECRET,
-            "AUTOCODE_APP_ID": str(github.app_id),
-            "AUTOCODE_PRIVATE_KEY": github.private_key_pem.decode(),
-            "AUTOCODE_GITHUB_API_URL": github.api_url,
-            "AUTOCODE_DATABASE_URL": f"sqlite:///{tmp}/autocode.db",
-            "AUTOCODE_WORKDIR": f"{tmp}/work",
-            "AUTOCODE_MODEL": "fake/scripted",
-            "AUTOCODE_OPENCODE_CONFIG": str(config),
-            "AUTOCODE_OPENCODE_AUTH": f"{tmp}/none.json",
-            "AUTOCODE_AGENT_NETWORK": "host",
-            "AUTOCODE_ADMIN_TOKEN": ADMIN,
-            **environ,
-        })  # fmt: skip
+        settings = bot_settings(github, llm, tmp, **environ)
         with ServerThread(build_app(settings)) as server:
             results = [one_run(server.url, github, llm) for _ in range(runs)]
     rows = []

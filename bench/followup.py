@@ -20,7 +20,6 @@ the runs, from that delivery to:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -29,16 +28,14 @@ from pathlib import Path
 
 import httpx
 
+from bench.e2e import ADMIN, SECRET, bot_settings
 from bot.app import build_app
-from bot.config import Settings
 from bot.store.sqlite import SQLiteStore
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import ScriptedLLM, text, tool
 from tests.fakes.server import ServerThread
 from tests.webhooks import send
 
-SECRET = "bench-secret"
-ADMIN = "bench-admin"
 REPO = "bench/hello"
 LOG = b"".join(b"2024-05-01T10:00:00.0000000Z step %d of the job\n" % i for i in range(45000))
 FAILING = {
@@ -98,22 +95,8 @@ def main() -> None:
                                "ci_fix_attempts: 5\n"})  # fmt: skip
         github.set_permission(REPO, "alice", "write")
         github.grant("bench", actions="read")
-        config = Path(tmp) / "opencode.json"
-        config.write_text(json.dumps(llm.provider_config()))
         database = f"{tmp}/autocode.db"
-        settings = Settings.from_environ({
-            "AUTOCODE_WEBHOOK_SECRET": SECRET,
-            "AUTOCODE_APP_ID": str(github.app_id),
-            "AUTOCODE_PRIVATE_KEY": github.private_key_pem.decode(),
-            "AUTOCODE_GITHUB_API_URL": github.api_url,
-            "AUTOCODE_DATABASE_URL": f"sqlite:///{database}",
-            "AUTOCODE_WORKDIR": f"{tmp}/work",
-            "AUTOCODE_MODEL": "fake/scripted",
-            "AUTOCODE_OPENCODE_CONFIG": str(config),
-            "AUTOCODE_OPENCODE_AUTH": f"{tmp}/none.json",
-            "AUTOCODE_AGENT_NETWORK": "host",
-            "AUTOCODE_ADMIN_TOKEN": ADMIN,
-        })  # fmt: skip
+        settings = bot_settings(github, llm, tmp)
         with ServerThread(build_app(settings)) as server:
             store = SQLiteStore(database)
             rows = [one_run(server.url, github, llm, store) for _ in range(args.runs)]

@@ -21,7 +21,6 @@ answers at once — with a real model its thinking comes on top).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -32,15 +31,13 @@ from typing import Any
 
 import httpx
 
+from bench.e2e import ADMIN, SECRET, bot_settings
 from bot.app import build_app
-from bot.config import Settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import ScriptedLLM, text, tool
 from tests.fakes.server import ServerThread
 from tests.webhooks import send
 
-SECRET = "bench-secret"
-ADMIN = "bench-admin"
 LOOP_REPO = "bench/loop"
 BASE_REPO = "bench/base"
 
@@ -110,21 +107,7 @@ def main() -> None:
         github.add_repo(BASE_REPO, {"README.md": "# base\n"})
         for repo in (LOOP_REPO, BASE_REPO):
             github.set_permission(repo, "alice", "write")
-        config = Path(tmp) / "opencode.json"
-        config.write_text(json.dumps(llm.provider_config()))
-        settings = Settings.from_environ({
-            "AUTOCODE_WEBHOOK_SECRET": SECRET,
-            "AUTOCODE_APP_ID": str(github.app_id),
-            "AUTOCODE_PRIVATE_KEY": github.private_key_pem.decode(),
-            "AUTOCODE_GITHUB_API_URL": github.api_url,
-            "AUTOCODE_DATABASE_URL": f"sqlite:///{tmp}/autocode.db",
-            "AUTOCODE_WORKDIR": f"{tmp}/work",
-            "AUTOCODE_MODEL": "fake/scripted",
-            "AUTOCODE_OPENCODE_CONFIG": str(config),
-            "AUTOCODE_OPENCODE_AUTH": f"{tmp}/none.json",
-            "AUTOCODE_AGENT_NETWORK": "host",
-            "AUTOCODE_ADMIN_TOKEN": ADMIN,
-        })  # fmt: skip
+        settings = bot_settings(github, llm, tmp)
         with ServerThread(build_app(settings)) as server:
             one_run(server.url, github, llm, BASE_REPO, loop=False)  # warm caches
             base = [one_run(server.url, github, llm, BASE_REPO, False) for _ in range(args.runs)]

@@ -90,6 +90,30 @@ class GitHubApp:
             )
             return token
 
+    async def _scoped_token(
+        self,
+        repository: str,
+        installation_id: int | None,
+        permissions: dict[str, str],
+        refused: GitHubError,
+    ) -> str:
+        """A short-lived token for one repository with permissions no run needs otherwise;
+        `refused` is raised when the App is not granted them (GitHub's 422)."""
+        if installation_id is None:
+            installation_id = await self.installation_id(repository)
+        name = repository.split("/", 1)[1]
+        try:
+            response = await call(
+                lambda: self._rest.apps.async_create_installation_access_token(
+                    installation_id, data={"repositories": [name], "permissions": permissions}
+                )
+            )
+        except GitHubError as exc:
+            if status_of(exc) == 422:
+                raise refused from exc
+            raise
+        return str(response.parsed_data.token)
+
     async def team_member(
         self, repository: str, installation_id: int | None, org: str, team: str, login: str
     ) -> bool:
@@ -100,24 +124,16 @@ class GitHubApp:
         only when a repository's settings name `allowed_teams`. An App not
         granted it gets a GitHubError saying so.
         """
-        if installation_id is None:
-            installation_id = await self.installation_id(repository)
-        name = repository.split("/", 1)[1]
-        try:
-            response = await call(
-                lambda: self._rest.apps.async_create_installation_access_token(
-                    installation_id,
-                    data={"repositories": [name], "permissions": MEMBERS_PERMISSIONS},
-                )
-            )
-        except GitHubError as exc:
-            if status_of(exc) == 422:
-                raise GitHubError(
-                    "allowed_teams needs the App's organization permission `members: read`; "
-                    "the App's owner can grant it in the App's settings"
-                ) from exc
-            raise
-        client = token_client(self.api_url, response.parsed_data.token, transport=self.transport)
+        token = await self._scoped_token(
+            repository,
+            installation_id,
+            MEMBERS_PERMISSIONS,
+            GitHubError(
+                "allowed_teams needs the App's organization permission `members: read`; "
+                "the App's owner can grant it in the App's settings"
+            ),
+        )
+        client = token_client(self.api_url, token, transport=self.transport)
         rest: Any = client.rest
         try:
             found = await call(
@@ -140,20 +156,8 @@ class GitHubApp:
         No run needs `actions: read`: a separate short-lived token asks for it, and
         an App not granted it (GitHub's 422 for the token) gets NoActionsAccess.
         """
-        if installation_id is None:
-            installation_id = await self.installation_id(repository)
-        name = repository.split("/", 1)[1]
-        try:
-            response = await call(
-                lambda: self._rest.apps.async_create_installation_access_token(
-                    installation_id, data={"repositories": [name], "permissions": LOG_PERMISSIONS}
-                )
-            )
-        except GitHubError as exc:
-            if status_of(exc) == 422:
-                raise NoActionsAccess("the App is not granted `actions: read`") from exc
-            raise
-        token = response.parsed_data.token
+        refused = NoActionsAccess("the App is not granted `actions: read`")
+        token = await self._scoped_token(repository, installation_id, LOG_PERMISSIONS, refused)
         return await download_job_log(
             self.api_url, repository, job_id, token, transport=self.transport
         )
