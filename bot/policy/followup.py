@@ -132,6 +132,17 @@ class Passed:
 FIX = Fix()
 
 
+def _not_the_bots(pull: Pull, past: History) -> Skip | None:
+    """Why the bot may not work on this pull request on its own, if it may not."""
+    if not pull.open:
+        return Skip("the pull request is closed")
+    if pull.fork:
+        return Skip("the pull request's branch is in a fork")
+    if past.last_push is None:
+        return Skip("not a pull request of the bot: it never pushed to it")
+    return None
+
+
 def _bounds(settings: RepoSettings, host_cap: int, past: History, *, ci: bool) -> Skip | None:
     """The stop, the switch and the cap, shared by both kinds of follow-up."""
     if past.stopped:
@@ -160,12 +171,9 @@ def ci_decision(
     host_cap: int,
 ) -> Skip | Fix | Passed:
     """After a check suite of `sha` completed on the pull request: fix, ✓, or nothing."""
-    if not pull.open:
-        return Skip("the pull request is closed")
-    if pull.fork:
-        return Skip("the pull request's branch is in a fork")
-    if past.last_push is None:
-        return Skip("the bot never pushed to this pull request")
+    not_ours = _not_the_bots(pull, past)
+    if not_ours is not None:
+        return not_ours
     if pull.head_sha != sha:
         return Skip("the pull request has moved on to a newer commit")
     if past.last_push != sha:
@@ -185,13 +193,7 @@ def review_decision(
     *, pull: Pull, past: History, settings: RepoSettings, host_cap: int
 ) -> Skip | Fix:
     """After a review requested changes on the pull request: a run, or nothing."""
-    if not pull.open:
-        return Skip("the pull request is closed")
-    if pull.fork:
-        return Skip("the pull request's branch is in a fork")
-    if past.last_push is None:
-        return Skip("not a pull request of the bot")
-    return _bounds(settings, host_cap, past, ci=False) or FIX
+    return _not_the_bots(pull, past) or _bounds(settings, host_cap, past, ci=False) or FIX
 
 
 def cap_reached_comment(limit: int) -> str:

@@ -9,7 +9,7 @@ import yaml
 
 from .nodes import key_node, line_of
 from .problems import Invalid, Problem, describe, duplicates, yaml_problem
-from .schema import MAX_FILE_BYTES, VALIDATOR
+from .schema import MAX_FILE_BYTES, SCHEMA, VALIDATOR
 from .settings import HostLimits, RepoSettings, resolve
 
 
@@ -76,22 +76,17 @@ def _over_limits(data: dict[str, Any], root: yaml.MappingNode, host: HostLimits)
     for key, limit, env in (
         ("max_cost_per_run", host.max_cost_per_run, "AUTOCODE_MAX_COST_PER_RUN"),
         ("max_tokens_per_run", host.max_tokens_per_run, "AUTOCODE_MAX_TOKENS_PER_RUN"),
+        ("ci_fix_attempts", host.max_ci_fix_attempts, "AUTOCODE_MAX_CI_FIX_ATTEMPTS"),
     ):
         value = data.get(key)
+        schema_max = SCHEMA["properties"][key].get("maximum")
+        if schema_max is not None and isinstance(value, int | float) and value > schema_max:
+            continue  # the schema's own problem says so already
         if isinstance(value, int | float) and limit is not None and value > limit:
             message = f"`{key}` is {value}, more than this host allows ({env} is {limit})"
             problems.append(Problem(at(key), message))
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(Problem(at(key), f"`{key}` must be a finite number"))
-    fixes = data.get("ci_fix_attempts")
-    if isinstance(fixes, int) and fixes > host.max_ci_fix_attempts:
-        problems.append(
-            Problem(
-                at("ci_fix_attempts"),
-                f"`ci_fix_attempts` is {fixes}, more than this host allows "
-                f"(AUTOCODE_MAX_CI_FIX_ATTEMPTS is {host.max_ci_fix_attempts})",
-            )
-        )
     if data.get("network") == "bridge" and not host.containers_may_go_out:
         problems.append(
             Problem(

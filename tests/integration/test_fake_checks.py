@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit import GitHub, TokenAuthStrategy
 from githubkit.compat import type_validate_python
 from githubkit.exception import RequestFailed
 from githubkit.webhooks import parse_obj
 
 from tests.fakes.github import DEFAULT_PERMISSIONS, FakeGitHub
+from tests.integration.test_fake_github import app_github
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -66,15 +67,6 @@ def fake(tmp_path: Path) -> Iterator[FakeGitHub]:
         gh.add_pull(REPO, 2, title="Greet louder", body="Fixes #1", user=gh.bot_login, head=BRANCH)
         gh.set_permission(REPO, "carol", "write")
         yield gh
-
-
-def app_github(fake: FakeGitHub) -> GitHub[Any]:
-    return GitHub(
-        AppAuthStrategy(str(fake.app_id), fake.private_key_pem.decode()),
-        base_url=fake.api_url,
-        auto_retry=False,
-        http_cache=False,
-    )
 
 
 def mint(fake: FakeGitHub, permissions: dict[str, str], repo: str = REPO) -> str:

@@ -219,3 +219,20 @@ def test_the_review_brief_numbers_the_comments_and_replies_are_read_back() -> No
     assert replies(answer, 2) == {1: "Renamed it to `plus`.", 2: "Fixed the typo."}
     assert thread_reply("Renamed.", SHA, changed=True) == "Addressed in ec26c3e. Renamed."
     assert thread_reply(None, None, changed=False) == "No change was made for this comment."
+
+
+def test_the_settings_file_asks_for_follow_ups_within_the_hosts_cap() -> None:
+    from bot.repo_settings import HostLimits, Invalid, parse
+
+    host = HostLimits(run_timeout=1800, max_ci_fix_attempts=2)
+    settings = parse("ci_fix_attempts: 2\non_review: 'off'\n", host)
+    assert isinstance(settings, RepoSettings)
+    assert (settings.ci_fix_attempts, settings.on_review) == (2, "off")
+    over = parse("ci_fix_attempts: 3\n", host)
+    assert isinstance(over, Invalid)
+    assert [str(p) for p in over.problems] == [
+        "line 1: `ci_fix_attempts` is 3, more than this host allows "
+        "(AUTOCODE_MAX_CI_FIX_ATTEMPTS is 2)"
+    ]
+    wrong = parse("ci_fix_attempts: 6\non_review: sometimes\n", HostLimits(run_timeout=1800))
+    assert isinstance(wrong, Invalid) and len(wrong.problems) == 2
